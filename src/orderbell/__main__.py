@@ -1,0 +1,5 @@
+"""``python -m orderbell``: the command line."""
+
+from orderbell.cli import main
+
+main()

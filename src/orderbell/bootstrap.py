@@ -1,0 +1,90 @@
+"""The one place where orderbell's parts are built and wired together.
+
+``create_app(settings)`` is the composition root: database, broker, hub,
+outbox and token issuer are made here from the settings and handed to the
+web layer through ``app.state.orderbell``. Nothing else builds them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+
+from fastapi import FastAPI
+
+from orderbell import __version__
+from orderbell.broker import Broker, create_broker
+from orderbell.delivery.hub import Hub
+from orderbell.security import TokenIssuer
+from orderbell.services.outbox import Outbox
+from orderbell.settings import Settings
+from orderbell.storage.database import Database
+from orderbell.web.envelope import OrjsonResponse, install_error_handlers
+from orderbell.web.presenters import Presenter
+
+
+@dataclass
+class Orderbell:
+    """The wired parts of one server process."""
+
+    settings: Settings
+    database: Database
+    broker: Broker
+    hub: Hub
+    outbox: Outbox
+    tokens: TokenIssuer
+    presenter: Presenter
+
+
+def build(settings: Settings) -> Orderbell:
+    """Make every part from ``settings``; nothing is connected yet."""
+    database = Database(settings.database_url)
+    broker = create_broker(settings.broker_url)
+    return Orderbell(
+        settings=settings,
+        database=database,
+        broker=broker,
+        hub=Hub(broker),
+        outbox=Outbox(database, broker),
+        tokens=TokenIssuer(settings.secret_key, ttl=timedelta(minutes=settings.token_ttl_minutes)),
+        presenter=Presenter(settings.timezone),
+    )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The ASGI app for ``settings`` (read from the environment when not given)."""
+    settings = settings or Settings()
+    parts = build(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await parts.broker.connect()
+        try:
+            yield
+        finally:
+            await parts.broker.disconnect()
+            await parts.database.dispose()
+
+    app = FastAPI(
+        title="orderbell",
+        version=__version__,
+        summary="Real-time order alerts for takeout shops.",
+        default_response_class=OrjsonResponse,
+        lifespan=lifespan,
+    )
+    app.state.orderbell = parts
+    install_error_handlers(app)
+
+    from orderbell.web import console_socket
+    from orderbell.web.routes import customer_orders, customers, merchants, shop_orders, system
+
+    for module in (system, customers, customer_orders, merchants, shop_orders, console_socket):
+        app.include_router(module.router)
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """App factory for ``uvicorn --factory`` and worker processes: settings from the environment."""
+    return create_app(Settings())

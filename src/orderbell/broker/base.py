@@ -1,0 +1,60 @@
+"""The broker interface shared by every implementation."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+
+#: Called with (shop id, frame bytes) for every message of a subscribed shop.
+#: It must not block: the hub only hands the frame on to its consoles.
+Receiver = Callable[[int, bytes], None]
+
+
+class Broker(ABC):
+    """Per-shop publish/subscribe of already-encoded frames.
+
+    A process subscribes to a shop while it has at least one console of that
+    shop, so it only ever sees the traffic of its own consoles' shops.
+    Delivery is at most once per subscriber: the alert log and the consoles'
+    resume by seq make up for anything a broker drops.
+    """
+
+    def __init__(self) -> None:
+        self._receiver: Receiver | None = None
+
+    def attach(self, receiver: Receiver) -> None:
+        """Set the function that gets every message of the subscribed shops."""
+        self._receiver = receiver
+
+    def _deliver(self, shop_id: int, payload: bytes) -> None:
+        if self._receiver is not None:
+            self._receiver(shop_id, payload)
+
+    @abstractmethod
+    async def connect(self) -> None:
+        """Open connections; called once at startup."""
+
+    @abstractmethod
+    async def disconnect(self) -> None:
+        """Close connections; called once at shutdown."""
+
+    @abstractmethod
+    async def subscribe(self, shop_id: int) -> None:
+        """Start receiving the messages of ``shop_id``."""
+
+    @abstractmethod
+    async def unsubscribe(self, shop_id: int) -> None:
+        """Stop receiving the messages of ``shop_id``."""
+
+    @abstractmethod
+    async def publish(self, shop_id: int, payload: bytes) -> None:
+        """Send ``payload`` to every process subscribed to ``shop_id``.
+
+        Raises:
+            OSError or the implementation's connection error when the message
+            could not be handed over; the caller leaves the alert unpublished
+            in the log for the relay to retry.
+        """
+
+    async def ping(self) -> None:  # noqa: B027 - optional hook; memory has nothing to check
+        """Raise if the broker cannot be reached."""

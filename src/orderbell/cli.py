@@ -1,0 +1,178 @@
+"""The ``orderbell`` command: serve, migrate, set up shops, seed the demo."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+from pydantic import ValidationError
+
+from orderbell.domain.errors import OrderbellError
+from orderbell.settings import Settings
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    help="orderbell: real-time order alerts for takeout shops.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
+shop_app = typer.Typer(help="Shops.", no_args_is_help=True)
+merchant_app = typer.Typer(help="A shop's staff logins.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(shop_app, name="shop")
+app.add_typer(merchant_app, name="merchant")
+
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option("--database-url", help="SQLAlchemy URL [env: ORDERBELL_DATABASE_URL]"),
+]
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        for error in exc.errors():
+            where = ".".join(str(p) for p in error["loc"]) or "settings"
+            typer.secho(f"error: {where}: {error['msg']}", err=True, fg="red")
+        raise typer.Exit(2) from exc
+
+
+def _run(make: Callable[[], Awaitable[T]]) -> T:
+    try:
+        return asyncio.run(make())  # type: ignore[arg-type]
+    except OrderbellError as exc:
+        typer.secho(f"error: {exc.message}", err=True, fg="red")
+        raise typer.Exit(1) from exc
+
+
+async def _with_database(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
+    from orderbell.storage.database import Database
+
+    database = Database(settings.database_url)
+    try:
+        return await work(database)
+    finally:
+        await database.dispose()
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on [env: ORDERBELL_HOST]")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port [env: ORDERBELL_PORT]")] = None,
+    database_url: DatabaseOption = None,
+    broker_url: Annotated[
+        str | None,
+        typer.Option("--broker-url", help="memory:// or redis://... [env: ORDERBELL_BROKER_URL]"),
+    ] = None,
+    migrate: Annotated[bool, typer.Option(help="Apply database migrations first.")] = False,
+) -> None:
+    """Start the server."""
+    import uvicorn
+
+    from orderbell.bootstrap import create_app
+
+    settings = _settings(host=host, port=port, database_url=database_url, broker_url=broker_url)
+    if migrate:
+        from orderbell.storage.schema import upgrade_database
+
+        upgrade_database(settings.database_url)
+    shown = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    base = f"http://{shown}:{settings.port}"
+    typer.echo(f"orderbell serving on {base}")
+    typer.echo(f"  API docs:        {base}/docs")
+    typer.echo(f"  console socket:  ws://{shown}:{settings.port}/ws/<sid>?token=<merchant token>")
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        # Alert frames are small; compressing them costs more CPU and memory
+        # per console than it saves on the wire.
+        ws_per_message_deflate=False,
+        backlog=4096,
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(database_url: DatabaseOption = None) -> None:
+    """Apply every migration the database lacks."""
+    from orderbell.storage.schema import upgrade_database
+
+    settings = _settings(database_url=database_url)
+    upgrade_database(settings.database_url)
+    typer.echo("database is up to date")
+
+
+@shop_app.command("create")
+def shop_create(
+    name: Annotated[str, typer.Argument(help="The shop's name.")],
+    database_url: DatabaseOption = None,
+) -> None:
+    """Open a shop; prints its id."""
+    from orderbell.services.accounts import create_shop
+
+    settings = _settings(database_url=database_url)
+    shop = _run(lambda: _with_database(settings, lambda db: create_shop(db, name)))
+    typer.echo(f"created shop {shop.id} {shop.name!r}")
+
+
+@merchant_app.command("create")
+def merchant_create(
+    shop: Annotated[int, typer.Option("--shop", help="The shop's id.")],
+    username: Annotated[str, typer.Option(help="Login name.")],
+    name: Annotated[str | None, typer.Option(help="Display name (default: the username).")] = None,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Give a shop's staff member a login.
+
+    The password is read from ORDERBELL_MERCHANT_PASSWORD or asked for, never
+    taken as an argument (it would land in the shell history).
+    """
+    from orderbell.services.accounts import create_merchant
+
+    password = os.environ.get("ORDERBELL_MERCHANT_PASSWORD") or typer.prompt(
+        "Password", hide_input=True, confirmation_prompt=True
+    )
+    if len(password) < 6:
+        typer.secho("error: the password needs at least 6 characters", err=True, fg="red")
+        raise typer.Exit(2)
+    settings = _settings(database_url=database_url)
+    merchant = _run(
+        lambda: _with_database(
+            settings,
+            lambda db: create_merchant(
+                db, shop_id=shop, username=username, password=password, name=name or username
+            ),
+        )
+    )
+    typer.echo(f"created merchant {merchant.username!r} of shop {merchant.shop_id}")
+
+
+@app.command()
+def demo(database_url: DatabaseOption = None) -> None:
+    """Seed the demo shops, menus, logins and customer (safe to run again)."""
+    from orderbell.services.demo import DEMO_CUSTOMER_PHONE, DEMO_PASSWORD, seed_demo
+
+    settings = _settings(database_url=database_url)
+    created = _run(lambda: _with_database(settings, seed_demo))
+    for line in created:
+        typer.echo(f"created {line}")
+    if not created:
+        typer.echo("demo data already present")
+    typer.echo(
+        f"demo logins: merchant demo / {DEMO_PASSWORD} (shop 1), demo2 / {DEMO_PASSWORD} (shop 2); "
+        f"customer {DEMO_CUSTOMER_PHONE} / {DEMO_PASSWORD}"
+    )
+
+
+def main() -> None:
+    """Entry point of the ``orderbell`` console script."""
+    app()

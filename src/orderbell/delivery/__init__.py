@@ -1,0 +1,1 @@
+"""Delivery inside one process: the hub that writes frames to the shop's consoles."""

@@ -1,0 +1,1 @@
+"""The shop's rules, free of I/O: orders, alerts and reminders."""

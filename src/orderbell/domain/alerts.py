@@ -1,0 +1,53 @@
+"""Alerts: what a shop's consoles are told, and the text of it.
+
+An alert is created in the same transaction as the order change that causes
+it (see ``orderbell.storage.alert_log``); this module only knows what one is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import IntEnum
+from typing import Any
+
+
+class AlertType(IntEnum):
+    """The ``type`` field of an alert frame, as in the original protocol."""
+
+    NEW_ORDER = 1
+    REMINDER = 2
+
+
+def alert_content(order_number: str) -> str:
+    """The ``content`` text the original shows: "订单号：<number>" (full-width colon)."""
+    return f"订单号：{order_number}"
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """One entry of a shop's alert log."""
+
+    shop_id: int
+    seq: int
+    type: AlertType
+    order_id: int | None
+    order_number: str
+    content: str
+    created_at: datetime
+
+    def frame(self) -> dict[str, Any]:
+        """The alert frame: the original's ``type``/``orderId``/``content`` plus extras.
+
+        Fields are only ever added here, never renamed or removed, so that a
+        page written for the original keeps working.
+        """
+        return {
+            "type": int(self.type),
+            "orderId": self.order_id,
+            "content": self.content,
+            "seq": self.seq,
+            "shopId": self.shop_id,
+            "orderNumber": self.order_number,
+            "createdAt": self.created_at.isoformat(timespec="milliseconds") + "Z",
+        }

@@ -1,0 +1,97 @@
+"""Passwords (argon2) and login tokens (JWT)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from orderbell.domain.errors import Forbidden, Unauthorized
+
+Role = Literal["customer", "merchant"]
+
+_hasher = PasswordHasher()
+# Verifying against this when the account does not exist keeps the time of a
+# failed login the same whether or not the name is known.
+_DUMMY_HASH = _hasher.hash("orderbell-no-such-account")
+
+
+def hash_password(password: str) -> str:
+    """An argon2id hash of ``password``, to store."""
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """Whether ``password`` matches the stored hash (``None``: no such account)."""
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who a valid token speaks for; ``shop_id`` is set for merchants only."""
+
+    role: Role
+    user_id: int
+    shop_id: int | None = None
+
+    @property
+    def shop(self) -> int:
+        """The merchant's shop.
+
+        Raises:
+            Forbidden: this is not a merchant's identity.
+        """
+        if self.shop_id is None:
+            raise Forbidden("This needs a merchant login.")
+        return self.shop_id
+
+
+class TokenIssuer:
+    """Signs and checks login tokens (HS256 JWTs with an expiry)."""
+
+    def __init__(self, secret: str, *, ttl: timedelta) -> None:
+        self._secret = secret
+        self._ttl = ttl
+
+    def issue(self, identity: Identity) -> str:
+        """A signed token for ``identity`` that expires after the configured lifetime."""
+        now = datetime.now(UTC)
+        claims: dict[str, object] = {
+            "sub": str(identity.user_id),
+            "role": identity.role,
+            "iat": now,
+            "exp": now + self._ttl,
+        }
+        if identity.shop_id is not None:
+            claims["shop"] = identity.shop_id
+        return jwt.encode(claims, self._secret, algorithm="HS256")
+
+    def verify(self, token: str) -> Identity:
+        """The identity a token speaks for.
+
+        Raises:
+            Unauthorized: the token is malformed, forged or expired.
+        """
+        try:
+            claims = jwt.decode(
+                token, self._secret, algorithms=["HS256"], options={"require": ["exp", "sub"]}
+            )
+            role = claims["role"]
+            user_id = int(claims["sub"])
+            shop = claims.get("shop")
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthorized("Your login has expired; please log in again.") from exc
+        except (jwt.InvalidTokenError, KeyError, TypeError, ValueError) as exc:
+            raise Unauthorized("Invalid token; please log in again.") from exc
+        if role == "merchant" and isinstance(shop, int):
+            return Identity("merchant", user_id, shop)
+        if role == "customer":
+            return Identity("customer", user_id)
+        raise Unauthorized("Invalid token; please log in again.")

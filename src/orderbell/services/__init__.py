@@ -1,0 +1,1 @@
+"""Service layer: the use cases (submit, pay, remind, confirm, ...) over storage and broker."""

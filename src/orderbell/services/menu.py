@@ -1,0 +1,30 @@
+"""What a shop sells."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from orderbell.domain.errors import NotFound
+from orderbell.storage.database import Database
+from orderbell.storage.tables import Dish, Shop
+
+
+async def list_dishes(db: Database, shop_id: int) -> list[Dish]:
+    """The dishes on sale at ``shop_id``.
+
+    Raises:
+        NotFound: no such shop.
+    """
+    async with db.sessions() as session:
+        if await session.get(Shop, shop_id) is None:
+            raise NotFound(f"Shop {shop_id} not found.")
+        rows = await session.scalars(
+            select(Dish).where(Dish.shop_id == shop_id, Dish.status == 1).order_by(Dish.id)
+        )
+        return list(rows)
+
+
+async def list_shops(db: Database) -> list[Shop]:
+    """Every shop."""
+    async with db.sessions() as session:
+        return list(await session.scalars(select(Shop).order_by(Shop.id)))

@@ -1,0 +1,45 @@
+"""Settings, read from ``ORDERBELL_*`` environment variables (or passed in by tests)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEVELOPMENT_SECRET = "orderbell-development-secret-change-me"
+
+
+class Settings(BaseSettings):
+    """Everything that differs between a laptop and a real deployment.
+
+    Nothing in orderbell reads the environment except this class: the app is
+    built by ``create_app(settings)``, so tests build apps with other values.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="ORDERBELL_", extra="ignore")
+
+    environment: Literal["development", "production"] = Field(
+        "development",
+        description="In production the development secret is refused.",
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    database_url: str = Field(
+        "sqlite+aiosqlite:///./orderbell.db",
+        description="SQLAlchemy URL: sqlite+aiosqlite:///path or postgresql+asyncpg://...",
+    )
+    broker_url: str = Field("memory://", description="memory:// (one process) or redis://...")
+    secret_key: str = Field(DEVELOPMENT_SECRET, min_length=16, description="Signs tokens.")
+    token_ttl_minutes: int = Field(12 * 60, ge=1, description="Lifetime of login tokens.")
+    auto_pay: bool = Field(False, description="Mark orders paid on submit, as the seed does.")
+    timezone: str = Field("Asia/Shanghai", description="Zone in which times are shown.")
+    log_level: str = "info"
+
+    @model_validator(mode="after")
+    def _refuse_development_secret(self) -> Settings:
+        if self.environment == "production" and self.secret_key == DEVELOPMENT_SECRET:
+            raise ValueError(
+                "ORDERBELL_SECRET_KEY must be set to a secret of your own in production"
+            )
+        return self

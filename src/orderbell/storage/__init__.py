@@ -1,0 +1,1 @@
+"""Storage: tables, the database connection, the alert log and migrations."""

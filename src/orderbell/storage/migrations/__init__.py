@@ -1,0 +1,1 @@
+"""Alembic migrations of orderbell's schema; run with ``orderbell db upgrade``."""

@@ -1,0 +1,226 @@
+"""The tables, as SQLAlchemy 2 mapped classes.
+
+Column names follow the original system's so that its reports and habits
+carry over; ``shop_id`` and the ``alert`` log are what orderbell adds.
+Times are stored as naive UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+class Money(TypeDecorator[Decimal]):
+    """An amount of yuan, stored as whole cents so no database rounds it through a float."""
+
+    impl = BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> int | None:
+        if value is None:
+            return None
+        return int((Decimal(value) * 100).to_integral_value())
+
+    def process_result_value(self, value: int | None, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        return (Decimal(value) / 100).quantize(Decimal("0.01"))
+
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    """Now, as the naive UTC time the tables store."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    """Base of every table."""
+
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Shop(Base):
+    """A takeout shop; ``alert_seq`` is the seq of its latest alert."""
+
+    __tablename__ = "shop"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    pack_fee: Mapped[Decimal] = mapped_column(Money(), default=Decimal("1.00"))
+    delivery_fee: Mapped[Decimal] = mapped_column(Money(), default=Decimal("6.00"))
+    alert_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Merchant(Base):
+    """A member of a shop's staff, who logs in to its console."""
+
+    __tablename__ = "merchant"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shop.id"), index=True)
+    username: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(32))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Customer(Base):
+    """Someone who orders; logs in with a phone number."""
+
+    __tablename__ = "customer"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    phone: Mapped[str] = mapped_column(String(11), unique=True)
+    name: Mapped[str] = mapped_column(String(32))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AddressBook(Base):
+    """A delivery address of a customer."""
+
+    __tablename__ = "address_book"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"), index=True)
+    consignee: Mapped[str] = mapped_column(String(50))
+    sex: Mapped[str] = mapped_column(String(2), default="0")
+    phone: Mapped[str] = mapped_column(String(11))
+    province_name: Mapped[str] = mapped_column(String(32), default="")
+    city_name: Mapped[str] = mapped_column(String(32), default="")
+    district_name: Mapped[str] = mapped_column(String(32), default="")
+    detail: Mapped[str] = mapped_column(String(200))
+    label: Mapped[str] = mapped_column(String(100), default="")
+    is_default: Mapped[bool] = mapped_column(default=False)
+
+
+class Dish(Base):
+    """A dish on a shop's menu."""
+
+    __tablename__ = "dish"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shop.id"), index=True)
+    name: Mapped[str] = mapped_column(String(32))
+    price: Mapped[Decimal] = mapped_column(Money())
+    image: Mapped[str] = mapped_column(String(255), default="")
+    description: Mapped[str] = mapped_column(String(255), default="")
+    status: Mapped[int] = mapped_column(SmallInteger, default=1)
+
+
+class ShoppingCart(Base):
+    """A dish in a customer's cart; ``amount`` is the unit price when added."""
+
+    __tablename__ = "shopping_cart"
+    __table_args__ = (UniqueConstraint("customer_id", "dish_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"), index=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shop.id"))
+    dish_id: Mapped[int] = mapped_column(ForeignKey("dish.id"))
+    name: Mapped[str] = mapped_column(String(32))
+    image: Mapped[str] = mapped_column(String(255), default="")
+    number: Mapped[int] = mapped_column(Integer, default=1)
+    amount: Mapped[Decimal] = mapped_column(Money())
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Order(Base):
+    """An order: the original's columns plus the shop it belongs to."""
+
+    __tablename__ = "orders"
+    __table_args__ = (Index("ix_orders_shop_status", "shop_id", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shop.id"))
+    number: Mapped[str] = mapped_column(String(50), unique=True)
+    status: Mapped[int] = mapped_column(SmallInteger)
+    pay_status: Mapped[int] = mapped_column(SmallInteger)
+    user_id: Mapped[int] = mapped_column(ForeignKey("customer.id"), index=True)
+    address_book_id: Mapped[int] = mapped_column(Integer)
+    order_time: Mapped[datetime] = mapped_column(default=utcnow)
+    checkout_time: Mapped[datetime | None] = mapped_column(default=None)
+    pay_method: Mapped[int] = mapped_column(SmallInteger, default=1)
+    amount: Mapped[Decimal] = mapped_column(Money())
+    remark: Mapped[str] = mapped_column(String(100), default="")
+    phone: Mapped[str] = mapped_column(String(11), default="")
+    address: Mapped[str] = mapped_column(String(255), default="")
+    consignee: Mapped[str] = mapped_column(String(32), default="")
+    cancel_reason: Mapped[str | None] = mapped_column(String(255), default=None)
+    rejection_reason: Mapped[str | None] = mapped_column(String(255), default=None)
+    cancel_time: Mapped[datetime | None] = mapped_column(default=None)
+    estimated_delivery_time: Mapped[datetime | None] = mapped_column(default=None)
+    delivery_status: Mapped[int] = mapped_column(SmallInteger, default=1)
+    delivery_time: Mapped[datetime | None] = mapped_column(default=None)
+    pack_amount: Mapped[Decimal] = mapped_column(Money(), default=Decimal(0))
+    delivery_fee: Mapped[Decimal] = mapped_column(Money(), default=Decimal(0))
+    tableware_number: Mapped[int] = mapped_column(Integer, default=0)
+    tableware_status: Mapped[int] = mapped_column(SmallInteger, default=1)
+
+
+class OrderDetail(Base):
+    """A line of an order, copied from the cart when it was submitted."""
+
+    __tablename__ = "order_detail"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    name: Mapped[str] = mapped_column(String(32))
+    image: Mapped[str] = mapped_column(String(255), default="")
+    dish_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    setmeal_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    dish_flavor: Mapped[str | None] = mapped_column(String(50), default=None)
+    number: Mapped[int] = mapped_column(Integer)
+    amount: Mapped[Decimal] = mapped_column(Money())
+
+
+class AlertRow(Base):
+    """The alert log: one row per alert, written with the order change that causes it.
+
+    ``seq`` is gapless and increasing per shop. ``published_at`` stays empty
+    until the alert has gone to the broker, so that a relay can find the ones
+    a crash left behind.
+    """
+
+    __tablename__ = "alert"
+    __table_args__ = (
+        UniqueConstraint("shop_id", "seq"),
+        Index("ix_alert_unpublished", "published_at", "id"),
+        Index("ix_alert_order", "order_id", "type"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shop.id"))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    type: Mapped[int] = mapped_column(SmallInteger)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), default=None)
+    order_number: Mapped[str] = mapped_column(String(50))
+    content: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    handled_at: Mapped[datetime | None] = mapped_column(default=None)
+    handled_action: Mapped[str | None] = mapped_column(String(32), default=None)
+    handled_by: Mapped[int | None] = mapped_column(Integer, default=None)
+    published_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -1,0 +1,1 @@
+"""The web layer: HTTP routes, the console socket, the envelope and the console page."""

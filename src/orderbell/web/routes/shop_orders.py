@@ -1,0 +1,98 @@
+"""A shop's orders as its staff see and move them (prefix ``/admin/order``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+
+from orderbell.domain.orders import Action
+from orderbell.services import orders
+from orderbell.web.deps import Merchant, Parts
+from orderbell.web.envelope import ok
+from orderbell.web.schemas import LocalTime, OrderCancel, OrderId, OrderRejection
+
+router = APIRouter(prefix="/admin/order", tags=["shop orders"])
+
+OrderIdPath = Annotated[int, Path(ge=1, le=2**31 - 1)]
+
+
+@router.get("/conditionSearch")
+async def condition_search(
+    me: Merchant,
+    parts: Parts,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page_size: Annotated[int, Query(alias="pageSize", ge=1, le=100)] = 10,
+    number: Annotated[str | None, Query(max_length=50)] = None,
+    phone: Annotated[str | None, Query(max_length=11)] = None,
+    status: Annotated[int | None, Query(ge=1, le=6)] = None,
+    begin_time: Annotated[LocalTime | None, Query(alias="beginTime")] = None,
+    end_time: Annotated[LocalTime | None, Query(alias="endTime")] = None,
+) -> dict[str, Any]:
+    """Search your shop's orders (times as "yyyy-MM-dd HH:mm:ss")."""
+    begin: datetime | None = parts.presenter.to_utc(begin_time)
+    end: datetime | None = parts.presenter.to_utc(end_time)
+    result = await orders.search(
+        parts.database,
+        me.shop,
+        page=page,
+        page_size=page_size,
+        number=number,
+        phone=phone,
+        status=status,
+        begin=begin,
+        end=end,
+    )
+    return ok(parts.presenter.page(result))
+
+
+@router.get("/statistics")
+async def statistics(me: Merchant, parts: Parts) -> dict[str, Any]:
+    """How many orders wait to be confirmed, are confirmed, are out for delivery."""
+    return ok(await orders.statistics(parts.database, me.shop))
+
+
+@router.get("/details/{id}")
+async def details(id: OrderIdPath, me: Merchant, parts: Parts) -> dict[str, Any]:
+    """One order of your shop with its dishes."""
+    return ok(parts.presenter.order(await orders.order_of_shop(parts.database, me.shop, id)))
+
+
+@router.put("/confirm")
+async def confirm(body: OrderId, me: Merchant, parts: Parts) -> dict[str, Any]:
+    """Accept an order that waits for the shop."""
+    await orders.act_as_shop(parts.outbox, me.shop, body.id, Action.CONFIRM)
+    return ok()
+
+
+@router.put("/rejection")
+async def rejection(body: OrderRejection, me: Merchant, parts: Parts) -> dict[str, Any]:
+    """Reject an order that waits for the shop (refunded if paid)."""
+    await orders.act_as_shop(
+        parts.outbox, me.shop, body.id, Action.REJECT, reason=body.rejection_reason
+    )
+    return ok()
+
+
+@router.put("/cancel")
+async def cancel(body: OrderCancel, me: Merchant, parts: Parts) -> dict[str, Any]:
+    """Cancel an order (refunded if paid)."""
+    await orders.act_as_shop(
+        parts.outbox, me.shop, body.id, Action.MERCHANT_CANCEL, reason=body.cancel_reason
+    )
+    return ok()
+
+
+@router.put("/delivery/{id}")
+async def delivery(id: OrderIdPath, me: Merchant, parts: Parts) -> dict[str, Any]:
+    """Send an accepted order out for delivery."""
+    await orders.act_as_shop(parts.outbox, me.shop, id, Action.DELIVER)
+    return ok()
+
+
+@router.put("/complete/{id}")
+async def complete(id: OrderIdPath, me: Merchant, parts: Parts) -> dict[str, Any]:
+    """Mark a delivered order completed."""
+    await orders.act_as_shop(parts.outbox, me.shop, id, Action.COMPLETE)
+    return ok()
