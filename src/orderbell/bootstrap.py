@@ -7,6 +7,7 @@ web layer through ``app.state.orderbell``. Nothing else builds them.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from orderbell.broker import Broker, create_broker
 from orderbell.delivery.hub import Hub
 from orderbell.security import TokenIssuer
 from orderbell.services.outbox import Outbox
+from orderbell.services.replay import LogSource, Retention
 from orderbell.settings import Settings
 from orderbell.storage.database import Database
 from orderbell.web.envelope import OrjsonResponse, install_error_handlers
@@ -34,6 +36,7 @@ class Orderbell:
     broker: Broker
     hub: Hub
     outbox: Outbox
+    retention: Retention
     tokens: TokenIssuer
     presenter: Presenter
 
@@ -46,8 +49,12 @@ def build(settings: Settings) -> Orderbell:
         settings=settings,
         database=database,
         broker=broker,
-        hub=Hub(broker),
-        outbox=Outbox(database, broker),
+        hub=Hub(broker, LogSource(database)),
+        outbox=Outbox(database, broker, relay_interval=settings.relay_interval_seconds),
+        retention=Retention(
+            max_age=timedelta(hours=settings.replay_max_age_hours),
+            max_count=settings.replay_max_alerts,
+        ),
         tokens=TokenIssuer(settings.secret_key, ttl=timedelta(minutes=settings.token_ttl_minutes)),
         presenter=Presenter(settings.timezone),
     )
@@ -61,9 +68,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await parts.broker.connect()
+        await parts.outbox.start()
+        heartbeat = asyncio.create_task(parts.hub.heartbeat(settings.heartbeat_seconds))
         try:
             yield
         finally:
+            heartbeat.cancel()
+            await parts.hub.close()
+            await parts.outbox.stop()
             await parts.broker.disconnect()
             await parts.database.dispose()
 
@@ -78,9 +90,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
 
     from orderbell.web import console_socket
-    from orderbell.web.routes import customer_orders, customers, merchants, shop_orders, system
+    from orderbell.web.routes import (
+        customer_orders,
+        customers,
+        merchants,
+        shop_alerts,
+        shop_orders,
+        system,
+    )
 
-    for module in (system, customers, customer_orders, merchants, shop_orders, console_socket):
+    routers = (system, customers, customer_orders, merchants, shop_orders, shop_alerts)
+    for module in (*routers, console_socket):
         app.include_router(module.router)
     return app
 

@@ -97,6 +97,11 @@ def serve(
         # Alert frames are small; compressing them costs more CPU and memory
         # per console than it saves on the wire.
         ws_per_message_deflate=False,
+        # The server's pings find consoles whose peer vanished without a close.
+        ws_ping_interval=settings.heartbeat_seconds,
+        ws_ping_timeout=settings.heartbeat_timeout_seconds,
+        # Consoles send nothing large; a big frame is a mistake or an attack.
+        ws_max_size=64 * 1024,
         backlog=4096,
     )
 

@@ -36,6 +36,25 @@ class Settings(BaseSettings):
     timezone: str = Field("Asia/Shanghai", description="Zone in which times are shown.")
     log_level: str = "info"
 
+    heartbeat_seconds: float = Field(
+        20.0, gt=0, description="How often consoles are pinged (and protocol 2 gets a ping frame)."
+    )
+    heartbeat_timeout_seconds: float = Field(
+        20.0, gt=0, description="A console that does not answer a ping within this is closed."
+    )
+    console_buffer_bytes: int = Field(
+        1 << 20,
+        ge=1024,
+        description="Outgoing bytes a console may fall behind before it is cut off.",
+    )
+    replay_max_alerts: int = Field(
+        1000, ge=1, description="Alerts a resuming console gets at most."
+    )
+    replay_max_age_hours: float = Field(24.0, gt=0, description="How old a replayed alert may be.")
+    relay_interval_seconds: float = Field(
+        5.0, gt=0, description="How often unpublished alerts are looked for and published."
+    )
+
     @model_validator(mode="after")
     def _refuse_development_secret(self) -> Settings:
         if self.environment == "production" and self.secret_key == DEVELOPMENT_SECRET:

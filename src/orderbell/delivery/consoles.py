@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from orderbell.delivery.frames import Frame
+
 
 class Console(Protocol):
     """One connected merchant console (a browser tab, a terminal listener, the SDK).
@@ -17,7 +19,8 @@ class Console(Protocol):
         """The shop whose alerts this console receives."""
         ...
 
-    def offer(self, frame: str) -> bool:
-        """Queue ``frame`` for sending; return False if the console is gone or
-        has fallen too far behind, after which the hub forgets it."""
+    def offer(self, frame: Frame) -> bool:
+        """Queue ``frame`` for sending (a console that did not ask for control
+        frames skips those); return False if the console is gone or has
+        fallen too far behind, after which the hub forgets it."""
         ...

@@ -1,12 +1,69 @@
-"""Frames: alerts encoded once, as the JSON text every console of a shop receives."""
+"""Frames: what travels from the broker to the hub and from the hub to consoles.
+
+An alert frame is encoded once per alert (``encode_alert``) and the same text
+goes to every console of the shop. Control frames (protocol 2 only) carry a
+string ``type`` and no ``seq``: they are about the alerts, not alerts.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 
 from orderbell.domain.alerts import Alert
 
 
-def encode_alert(alert: Alert) -> bytes:
-    """The alert frame as UTF-8 JSON bytes (see ``Alert.frame`` for the fields)."""
-    return orjson.dumps(alert.frame())
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One frame as the hub hands it on: its text, and its seq for alerts.
+
+    ``control`` frames go only to consoles that asked for protocol 2.
+    """
+
+    text: str
+    seq: int | None
+    size: int
+
+    @property
+    def control(self) -> bool:
+        """True for control frames (no seq), which plain consoles do not get."""
+        return self.seq is None
+
+    @classmethod
+    def parse(cls, payload: bytes) -> Frame:
+        """The frame of a broker message (an encoded alert or control frame).
+
+        Raises:
+            ValueError: the payload is not a JSON object.
+        """
+        data = orjson.loads(payload)
+        if not isinstance(data, dict):
+            raise ValueError("a frame must be a JSON object")
+        seq = data.get("seq") if isinstance(data.get("type"), int) else None
+        return cls(payload.decode(), seq if isinstance(seq, int) else None, len(payload))
+
+    @classmethod
+    def of(cls, payload: bytes, seq: int | None = None) -> Frame:
+        """A frame of already-known ``seq`` (None: a control frame)."""
+        return cls(payload.decode(), seq, len(payload))
+
+
+def encode_alert(alert: Alert, **extra: Any) -> bytes:
+    """The alert frame as UTF-8 JSON bytes (see ``Alert.frame``), plus ``extra`` fields."""
+    frame = alert.frame()
+    if extra:
+        frame.update(extra)
+    return orjson.dumps(frame)
+
+
+def now_iso() -> str:
+    """The current UTC time as frames write it."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def control(type: str, **fields: Any) -> bytes:
+    """A control frame ``{"type": <type>, ...}``."""
+    return orjson.dumps({"type": type, **fields})

@@ -1,30 +1,62 @@
 """The hub: one per server process; knows which consoles of which shop are here.
 
-A frame arrives from the broker once per process. The hub decodes it to text
-once and offers that same string to every console of the shop; offering
-never awaits, so one slow console cannot hold the others back.
+A frame arrives from the broker once per process. The hub parses it once,
+puts alert frames in seq order (``Sequencer``), and offers the same frame
+object to every console of the shop; offering never awaits, so one slow
+console cannot hold the others back. Gaps in a shop's seqs are filled from
+the alert log, which is the source of truth; the broker only carries news.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import defaultdict
+from collections.abc import Sequence
+from typing import Protocol
 
 from orderbell.broker import Broker
 from orderbell.delivery.consoles import Console
+from orderbell.delivery.frames import Frame, control, now_iso
+from orderbell.delivery.sequencer import Sequencer
 
 log = logging.getLogger(__name__)
 
 
-class Hub:
-    """Fan-out of a shop's frames to that shop's consoles in this process."""
+class AlertSource(Protocol):
+    """Where the hub reads the alert log to start a shop's stream and fill gaps."""
 
-    def __init__(self, broker: Broker) -> None:
+    async def latest_seq(self, shop_id: int) -> int:
+        """The seq of the shop's newest alert (0 if none)."""
+        ...
+
+    async def frames(self, shop_id: int, first: int, last: int) -> Sequence[Frame]:
+        """The shop's alert frames with seq in ``first..last``, in order."""
+        ...
+
+
+class Hub:
+    """Fan-out of a shop's frames to that shop's consoles in this process.
+
+    Args:
+        broker: where frames come from; the hub subscribes to a shop while it
+            has a console of that shop.
+        source: the alert log, to start streams and fill gaps.
+        gap_wait: seconds to wait for a missing seq to arrive by itself
+            before reading it from the log.
+    """
+
+    def __init__(self, broker: Broker, source: AlertSource, *, gap_wait: float = 0.3) -> None:
         self._broker = broker
+        self._source = source
+        self._gap_wait = gap_wait
         self._consoles: defaultdict[int, set[Console]] = defaultdict(set)
-        self._subscribed: set[int] = set()
+        self._streams: dict[int, Sequencer] = {}
+        self._filling: set[int] = set()
         self._lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.delivered = 0
         broker.attach(self.deliver)
 
     def count(self, shop_id: int | None = None) -> int:
@@ -44,16 +76,71 @@ class Hub:
         await self._sync_subscription(console.shop_id)
 
     def deliver(self, shop_id: int, payload: bytes) -> None:
-        """Offer one frame to every console of ``shop_id`` here; drop the dead ones."""
-        consoles = self._consoles.get(shop_id)
-        if not consoles:
+        """Take one broker message: control frames go out at once, alert frames in seq order."""
+        try:
+            frame = Frame.parse(payload)
+        except ValueError:
+            log.warning("dropping a malformed frame for shop %s", shop_id)
             return
-        text = payload.decode()
-        dead = [c for c in consoles if not c.offer(text)]
+        if frame.control:
+            self._fan_out(shop_id, [frame])
+            return
+        stream = self._streams.get(shop_id)
+        if stream is None:
+            return
+        self._fan_out(shop_id, stream.push(frame))
+        if stream.waiting and stream.next_seq is not None:
+            self._schedule_fill(shop_id, self._gap_wait)
+
+    def broadcast(self, payload: bytes) -> None:
+        """Offer one control frame to every console here (heartbeats)."""
+        frame = Frame.of(payload)
+        for shop_id in list(self._consoles):
+            self._fan_out(shop_id, [frame])
+
+    async def heartbeat(self, interval: float) -> None:
+        """Send a ``ping`` control frame to every console each ``interval`` seconds, forever."""
+        while True:
+            await asyncio.sleep(interval)
+            self.broadcast(control("ping", time=now_iso()))
+
+    async def catch_up(self) -> None:
+        """Read from the log whatever the subscribed shops' streams may have missed
+        (after the broker lost messages, for example while reconnecting)."""
+        for shop_id, stream in list(self._streams.items()):
+            if stream.next_seq is None:
+                continue
+            try:
+                latest = await self._source.latest_seq(shop_id)
+            except Exception:
+                log.exception("catching up shop %s failed", shop_id)
+                continue
+            if latest >= stream.next_seq:
+                await self._fill(shop_id, stream.next_seq, latest)
+
+    async def close(self) -> None:
+        """Stop background work."""
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def _fan_out(self, shop_id: int, frames: list[Frame]) -> None:
+        consoles = self._consoles.get(shop_id)
+        if not consoles or not frames:
+            return
+        dead: list[Console] = []
+        for frame in frames:
+            for console in consoles:
+                if not console.offer(frame):
+                    dead.append(console)
+            if frame.seq is not None:
+                self.delivered += len(consoles)
         for console in dead:
             self._forget(console)
         if dead and not self._consoles.get(shop_id):
-            asyncio.get_running_loop().create_task(self._sync_subscription(shop_id))
+            self._spawn(self._sync_subscription(shop_id))
 
     def _forget(self, console: Console) -> None:
         consoles = self._consoles.get(console.shop_id)
@@ -62,14 +149,64 @@ class Hub:
             if not consoles:
                 del self._consoles[console.shop_id]
 
+    def _spawn(self, work: object) -> None:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(work)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _schedule_fill(self, shop_id: int, delay: float) -> None:
+        if shop_id in self._filling:
+            return
+        self._filling.add(shop_id)
+        self._spawn(self._fill_gap_later(shop_id, delay))
+
+    async def _fill_gap_later(self, shop_id: int, delay: float) -> None:
+        try:
+            await asyncio.sleep(delay)
+            for attempt in range(3):
+                stream = self._streams.get(shop_id)
+                gap = stream.missing() if stream else None
+                if gap is None:
+                    return
+                try:
+                    await self._fill(shop_id, *gap)
+                except Exception:
+                    log.exception("filling seqs %s of shop %s from the log failed", gap, shop_id)
+                    await asyncio.sleep(delay * (attempt + 1))
+            stream = self._streams.get(shop_id)
+            if stream is not None and stream.missing() is not None:
+                log.warning("shop %s: giving up on seqs %s", shop_id, stream.missing())
+                self._fan_out(shop_id, stream.skip())
+        finally:
+            self._filling.discard(shop_id)
+            stream = self._streams.get(shop_id)
+            if stream is not None and stream.waiting:
+                self._schedule_fill(shop_id, self._gap_wait)
+
+    async def _fill(self, shop_id: int, first: int, last: int) -> None:
+        frames = await self._source.frames(shop_id, first, last)
+        stream = self._streams.get(shop_id)
+        if stream is None:
+            return
+        for frame in frames:
+            self._fan_out(shop_id, stream.push(frame))
+
     async def _sync_subscription(self, shop_id: int) -> None:
         # Serialized, and re-checked under the lock, so that a join racing a
         # leave always ends with the broker subscription matching the set.
         async with self._lock:
             wanted = bool(self._consoles.get(shop_id))
-            if wanted and shop_id not in self._subscribed:
-                await self._broker.subscribe(shop_id)
-                self._subscribed.add(shop_id)
-            elif not wanted and shop_id in self._subscribed:
-                self._subscribed.discard(shop_id)
+            if wanted and shop_id not in self._streams:
+                stream = self._streams[shop_id] = Sequencer()
+                try:
+                    await self._broker.subscribe(shop_id)
+                    # Subscribed first, then read: anything committed after
+                    # this read arrives through the broker or a gap fill.
+                    latest = await self._source.latest_seq(shop_id)
+                except Exception:
+                    del self._streams[shop_id]
+                    raise
+                self._fan_out(shop_id, stream.start(latest + 1))
+            elif not wanted and shop_id in self._streams:
+                del self._streams[shop_id]
                 await self._broker.unsubscribe(shop_id)

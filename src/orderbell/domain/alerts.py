@@ -35,6 +35,10 @@ class Alert:
     order_number: str
     content: str
     created_at: datetime
+    handled_at: datetime | None = None
+    handled_action: str | None = None
+    handled_by: int | None = None
+    reply: str | None = None
 
     def frame(self) -> dict[str, Any]:
         """The alert frame: the original's ``type``/``orderId``/``content`` plus extras.
@@ -42,12 +46,25 @@ class Alert:
         Fields are only ever added here, never renamed or removed, so that a
         page written for the original keeps working.
         """
-        return {
+        frame: dict[str, Any] = {
             "type": int(self.type),
             "orderId": self.order_id,
             "content": self.content,
             "seq": self.seq,
             "shopId": self.shop_id,
             "orderNumber": self.order_number,
-            "createdAt": self.created_at.isoformat(timespec="milliseconds") + "Z",
+            "createdAt": iso(self.created_at),
         }
+        if self.handled_at is not None:
+            frame["handled"] = {
+                "action": self.handled_action,
+                "at": iso(self.handled_at),
+                "by": self.handled_by,
+                "reply": self.reply,
+            }
+        return frame
+
+
+def iso(value: datetime) -> str:
+    """A stored (naive UTC) time as ISO 8601 with milliseconds and ``Z``."""
+    return value.isoformat(timespec="milliseconds") + "Z"

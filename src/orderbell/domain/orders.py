@@ -187,3 +187,22 @@ def quote(lines: Iterable[Line], *, pack_fee_per_item: Decimal, delivery_fee: De
         pack_amount=(pack_fee_per_item * count).quantize(CENT),
         delivery_fee=delivery_fee.quantize(CENT),
     )
+
+
+def settles(action: Action) -> tuple[int, ...]:
+    """The alert types (1 new order, 2 reminder) that ``action`` handles for its order.
+
+    Accepting or rejecting answers the new-order alert; an order that ends
+    (rejected, cancelled, completed) leaves no reminder to answer either.
+    """
+    if action is Action.CONFIRM:
+        return (1,)
+    if action in (
+        Action.REJECT,
+        Action.MERCHANT_CANCEL,
+        Action.CUSTOMER_CANCEL,
+        Action.PAYMENT_TIMEOUT,
+        Action.COMPLETE,
+    ):
+        return (1, 2)
+    return ()

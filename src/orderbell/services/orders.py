@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import Select, and_, delete, func, select
@@ -28,13 +28,16 @@ from orderbell.domain.orders import (
     Transition,
     apply,
     quote,
+    settles,
 )
-from orderbell.domain.reminders import check_reminder
+from orderbell.domain.reminders import Reply, check_reminder, reply_text
 from orderbell.services.outbox import Outbox, Work
+from orderbell.storage import alert_log
 from orderbell.storage.database import Database
 from orderbell.storage.tables import (
     AddressBook,
     Dish,
+    Merchant,
     Order,
     OrderDetail,
     Shop,
@@ -62,6 +65,7 @@ class OrderView:
 
     order: Order
     details: list[OrderDetail]
+    reminder_reply: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,7 +215,23 @@ async def cancel_by_customer(outbox: Outbox, customer_id: int, order_id: int) ->
             raise NotFound("Order not found.")
         _move(order, Action.CUSTOMER_CANCEL)
         order.cancel_reason = "Cancelled by the customer"
+        await _settle_alerts(work, order, Action.CUSTOMER_CANCEL)
         return order
+
+
+async def _settle_alerts(
+    work: Work, order: Order, action: Action, merchant: Merchant | None = None
+) -> None:
+    types = [AlertType(t) for t in settles(action)]
+    if types:
+        await work.handle_alerts(
+            shop_id=order.shop_id,
+            order_id=order.id,
+            types=types,
+            action=action.value,
+            by=merchant.id if merchant else None,
+            by_name=merchant.name if merchant else None,
+        )
 
 
 async def remind(outbox: Outbox, customer_id: int, order_id: int) -> None:
@@ -240,7 +260,13 @@ async def remind(outbox: Outbox, customer_id: int, order_id: int) -> None:
 
 
 async def act_as_shop(
-    outbox: Outbox, shop_id: int, order_id: int, action: Action, *, reason: str | None = None
+    outbox: Outbox,
+    shop_id: int,
+    order_id: int,
+    action: Action,
+    *,
+    merchant_id: int | None = None,
+    reason: str | None = None,
 ) -> Order:
     """A merchant's move on an order of their own shop: confirm, reject, cancel,
     send out for delivery, complete.
@@ -260,7 +286,46 @@ async def act_as_shop(
             order.cancel_reason = reason
         elif action is Action.COMPLETE:
             order.delivery_time = utcnow()
+        merchant = await work.session.get(Merchant, merchant_id) if merchant_id else None
+        await _settle_alerts(work, order, action, merchant)
         return order
+
+
+async def reply_to_reminder(
+    outbox: Outbox,
+    shop_id: int,
+    order_id: int,
+    choice: Reply,
+    *,
+    merchant_id: int,
+    text: str | None = None,
+) -> str:
+    """Answer the open reminders of an order; the customer sees the reply in the order.
+
+    Returns the reply's text.
+
+    Raises:
+        NotFound: no such order in this shop.
+        BusinessError: a bad custom text, or no open reminder on the order.
+    """
+    reply = reply_text(choice, text)
+    async with outbox.transaction() as work:
+        order = await work.session.get(Order, order_id)
+        if order is None or order.shop_id != shop_id:
+            raise NotFound("Order not found.")
+        merchant = await work.session.get(Merchant, merchant_id)
+        handled = await work.handle_alerts(
+            shop_id=shop_id,
+            order_id=order_id,
+            types=[AlertType.REMINDER],
+            action="reply",
+            by=merchant_id,
+            by_name=merchant.name if merchant else None,
+            reply=reply,
+        )
+        if not handled:
+            raise BusinessError("This order has no open reminder to answer.")
+    return reply
 
 
 async def _with_details(session: AsyncSession, orders: list[Order]) -> list[OrderView]:
@@ -335,7 +400,8 @@ async def order_of_customer(db: Database, customer_id: int, order_id: int) -> Or
         order = await session.get(Order, order_id)
         if order is None or order.user_id != customer_id:
             raise NotFound("Order not found.")
-        return (await _with_details(session, [order]))[0]
+        view = (await _with_details(session, [order]))[0]
+        return replace(view, reminder_reply=await alert_log.latest_reply(session, order.id))
 
 
 async def order_of_shop(db: Database, shop_id: int, order_id: int) -> OrderView:
@@ -348,7 +414,8 @@ async def order_of_shop(db: Database, shop_id: int, order_id: int) -> OrderView:
         order = await session.get(Order, order_id)
         if order is None or order.shop_id != shop_id:
             raise NotFound("Order not found.")
-        return (await _with_details(session, [order]))[0]
+        view = (await _with_details(session, [order]))[0]
+        return replace(view, reminder_reply=await alert_log.latest_reply(session, order.id))
 
 
 async def statistics(db: Database, shop_id: int) -> dict[str, int]:

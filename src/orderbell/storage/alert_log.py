@@ -10,8 +10,10 @@ another, and a rolled-back transaction gives its number back.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbell.domain.alerts import Alert, AlertType, alert_content
@@ -28,6 +30,10 @@ def to_alert(row: AlertRow) -> Alert:
         order_number=row.order_number,
         content=row.content,
         created_at=row.created_at,
+        handled_at=row.handled_at,
+        handled_action=row.handled_action,
+        handled_by=row.handled_by,
+        reply=row.reply,
     )
 
 
@@ -65,19 +71,127 @@ async def append(
 
 async def mark_published(session: AsyncSession, shop_seqs: Sequence[tuple[int, int]]) -> None:
     """Record that these (shop, seq) alerts went to the broker."""
-    now = utcnow()
-    for shop_id, seq in shop_seqs:
+    if shop_seqs:
         await session.execute(
             update(AlertRow)
-            .where(AlertRow.shop_id == shop_id, AlertRow.seq == seq)
-            .values(published_at=now)
+            .where(tuple_(AlertRow.shop_id, AlertRow.seq).in_(list(shop_seqs)))
+            .values(published_at=utcnow())
         )
+
+
+async def unpublished(session: AsyncSession, *, older_than: datetime, limit: int) -> list[Alert]:
+    """Committed alerts that never reached the broker (oldest first).
+
+    Rows are locked with SKIP LOCKED where the database has it, so that
+    several relays share the work instead of publishing twice.
+    """
+    rows = await session.scalars(
+        select(AlertRow)
+        .where(AlertRow.published_at.is_(None), AlertRow.created_at < older_than)
+        .order_by(AlertRow.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return [to_alert(r) for r in rows]
 
 
 async def latest_seq(session: AsyncSession, shop_id: int) -> int:
     """The seq of the shop's newest alert (0 when it has none)."""
     seq = await session.scalar(select(Shop.alert_seq).where(Shop.id == shop_id))
     return int(seq or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """What a console resuming after ``since`` gets: the alerts still retained
+    after it, and whether some it missed are no longer retained (a reset)."""
+
+    alerts: list[Alert]
+    latest_seq: int
+    reset: bool
+
+
+async def window(
+    session: AsyncSession, shop_id: int, since: int, *, max_count: int, not_before: datetime
+) -> Window:
+    """The retained alerts of a shop after ``since``: at most the newest ``max_count``,
+    none created before ``not_before``; oldest first.
+
+    ``reset`` is true when the console missed alerts that are beyond
+    retention, or when ``since`` is ahead of the log (the log was replaced).
+    """
+    latest = await latest_seq(session, shop_id)
+    ahead = since > latest
+    start = 0 if ahead else since
+    rows = list(
+        await session.scalars(
+            select(AlertRow)
+            .where(
+                AlertRow.shop_id == shop_id,
+                AlertRow.seq > start,
+                AlertRow.created_at >= not_before,
+            )
+            .order_by(AlertRow.seq.desc())
+            .limit(max_count)
+        )
+    )
+    rows.reverse()
+    # Seqs are gapless, so anything missed starts at start + 1.
+    cut = latest > start and (not rows or rows[0].seq != start + 1)
+    return Window([to_alert(r) for r in rows], latest, reset=ahead or cut)
+
+
+async def mark_handled(
+    session: AsyncSession,
+    *,
+    shop_id: int,
+    order_id: int,
+    types: Sequence[AlertType],
+    action: str,
+    by: int | None,
+    reply: str | None = None,
+) -> list[Alert]:
+    """Mark the order's open alerts of ``types`` handled; return them as now stored."""
+    rows = list(
+        await session.scalars(
+            select(AlertRow).where(
+                AlertRow.shop_id == shop_id,
+                AlertRow.order_id == order_id,
+                AlertRow.type.in_([int(t) for t in types]),
+                AlertRow.handled_at.is_(None),
+            )
+        )
+    )
+    now = utcnow()
+    for row in rows:
+        row.handled_at = now
+        row.handled_action = action
+        row.handled_by = by
+        row.reply = reply
+    await session.flush()
+    return [to_alert(r) for r in rows]
+
+
+async def open_alerts(session: AsyncSession, shop_id: int, *, limit: int = 500) -> list[Alert]:
+    """The shop's alerts nobody has handled yet, oldest first."""
+    rows = await session.scalars(
+        select(AlertRow)
+        .where(AlertRow.shop_id == shop_id, AlertRow.handled_at.is_(None))
+        .order_by(AlertRow.seq)
+        .limit(limit)
+    )
+    return [to_alert(r) for r in rows]
+
+
+async def latest_reply(session: AsyncSession, order_id: int) -> str | None:
+    """The shop's newest answer to a reminder of this order, if any."""
+    reply = await session.scalar(
+        select(AlertRow.reply)
+        .where(AlertRow.order_id == order_id, AlertRow.reply.is_not(None))
+        .order_by(AlertRow.handled_at.desc(), AlertRow.seq.desc())
+        .limit(1)
+    )
+    return reply
 
 
 async def after(session: AsyncSession, shop_id: int, seq: int, *, limit: int) -> list[Alert]:

@@ -223,4 +223,5 @@ class AlertRow(Base):
     handled_at: Mapped[datetime | None] = mapped_column(default=None)
     handled_action: Mapped[str | None] = mapped_column(String(32), default=None)
     handled_by: Mapped[int | None] = mapped_column(Integer, default=None)
+    reply: Mapped[str | None] = mapped_column(String(64), default=None)
     published_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -108,6 +108,7 @@ class Presenter:
             "deliveryFee": self.money(o.delivery_fee),
             "tablewareNumber": o.tableware_number,
             "tablewareStatus": o.tableware_status,
+            "reminderReply": view.reminder_reply,
             "orderDishes": ";".join(f"{d.name}*{d.number}" for d in view.details),
             "orderDetailList": [
                 {

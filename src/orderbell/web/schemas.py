@@ -12,6 +12,8 @@ from typing import Annotated
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 
+from orderbell.domain.reminders import Reply
+
 Phone = Annotated[str, StringConstraints(pattern=r"^1\d{10}$")]
 Password = Annotated[str, StringConstraints(min_length=6, max_length=64)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
@@ -117,3 +119,11 @@ class OrderCancel(Body):
     cancel_reason: Annotated[
         str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)
     ]
+
+
+class ReminderReply(Body):
+    """A shop's answer to an order's open reminders: a fixed choice, or ``custom`` with text."""
+
+    order_id: Id
+    reply: Reply
+    text: Annotated[str, StringConstraints(strip_whitespace=True, max_length=30)] | None = None

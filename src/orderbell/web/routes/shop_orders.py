@@ -62,7 +62,7 @@ async def details(id: OrderIdPath, me: Merchant, parts: Parts) -> dict[str, Any]
 @router.put("/confirm")
 async def confirm(body: OrderId, me: Merchant, parts: Parts) -> dict[str, Any]:
     """Accept an order that waits for the shop."""
-    await orders.act_as_shop(parts.outbox, me.shop, body.id, Action.CONFIRM)
+    await orders.act_as_shop(parts.outbox, me.shop, body.id, Action.CONFIRM, merchant_id=me.user_id)
     return ok()
 
 
@@ -70,7 +70,12 @@ async def confirm(body: OrderId, me: Merchant, parts: Parts) -> dict[str, Any]:
 async def rejection(body: OrderRejection, me: Merchant, parts: Parts) -> dict[str, Any]:
     """Reject an order that waits for the shop (refunded if paid)."""
     await orders.act_as_shop(
-        parts.outbox, me.shop, body.id, Action.REJECT, reason=body.rejection_reason
+        parts.outbox,
+        me.shop,
+        body.id,
+        Action.REJECT,
+        merchant_id=me.user_id,
+        reason=body.rejection_reason,
     )
     return ok()
 
@@ -79,7 +84,12 @@ async def rejection(body: OrderRejection, me: Merchant, parts: Parts) -> dict[st
 async def cancel(body: OrderCancel, me: Merchant, parts: Parts) -> dict[str, Any]:
     """Cancel an order (refunded if paid)."""
     await orders.act_as_shop(
-        parts.outbox, me.shop, body.id, Action.MERCHANT_CANCEL, reason=body.cancel_reason
+        parts.outbox,
+        me.shop,
+        body.id,
+        Action.MERCHANT_CANCEL,
+        merchant_id=me.user_id,
+        reason=body.cancel_reason,
     )
     return ok()
 
@@ -87,12 +97,12 @@ async def cancel(body: OrderCancel, me: Merchant, parts: Parts) -> dict[str, Any
 @router.put("/delivery/{id}")
 async def delivery(id: OrderIdPath, me: Merchant, parts: Parts) -> dict[str, Any]:
     """Send an accepted order out for delivery."""
-    await orders.act_as_shop(parts.outbox, me.shop, id, Action.DELIVER)
+    await orders.act_as_shop(parts.outbox, me.shop, id, Action.DELIVER, merchant_id=me.user_id)
     return ok()
 
 
 @router.put("/complete/{id}")
 async def complete(id: OrderIdPath, me: Merchant, parts: Parts) -> dict[str, Any]:
     """Mark a delivered order completed."""
-    await orders.act_as_shop(parts.outbox, me.shop, id, Action.COMPLETE)
+    await orders.act_as_shop(parts.outbox, me.shop, id, Action.COMPLETE, merchant_id=me.user_id)
     return ok()

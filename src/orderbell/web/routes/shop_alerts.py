@@ -1,0 +1,30 @@
+"""A shop's alert log as its staff see it (prefix ``/admin/alert``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from orderbell.services import orders, replay
+from orderbell.web.deps import Merchant, Parts
+from orderbell.web.envelope import ok
+from orderbell.web.schemas import ReminderReply
+
+router = APIRouter(prefix="/admin/alert", tags=["shop alerts"])
+
+
+@router.get("/unhandled")
+async def unhandled(me: Merchant, parts: Parts) -> dict[str, Any]:
+    """Your shop's alerts that nobody has handled yet, oldest first (as alert frames)."""
+    alerts = await replay.open_alerts(parts.database, me.shop)
+    return ok([a.frame() for a in alerts])
+
+
+@router.put("/reply")
+async def reply(body: ReminderReply, me: Merchant, parts: Parts) -> dict[str, Any]:
+    """Answer an order's open reminders; the customer sees the reply in the order."""
+    text = await orders.reply_to_reminder(
+        parts.outbox, me.shop, body.order_id, body.reply, merchant_id=me.user_id, text=body.text
+    )
+    return ok({"orderId": body.order_id, "reply": text})
