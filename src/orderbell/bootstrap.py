@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from orderbell import __version__
 from orderbell.broker import Broker, create_broker
 from orderbell.delivery.hub import Hub
+from orderbell.logs import install_redaction
 from orderbell.security import TokenIssuer
 from orderbell.services.outbox import Outbox
 from orderbell.services.replay import LogSource, Retention
@@ -67,6 +68,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # After the server has configured its loggers, so the filter sticks.
+        install_redaction()
         await parts.broker.connect()
         await parts.outbox.start()
         heartbeat = asyncio.create_task(parts.hub.heartbeat(settings.heartbeat_seconds))
