@@ -22,6 +22,7 @@ from orderbell.logs import install_redaction
 from orderbell.security import TokenIssuer
 from orderbell.services.outbox import Outbox
 from orderbell.services.replay import LogSource, Retention
+from orderbell.services.schedule import Schedule
 from orderbell.settings import Settings
 from orderbell.storage.database import Database
 from orderbell.web.envelope import OrjsonResponse, install_error_handlers
@@ -37,6 +38,7 @@ class Orderbell:
     broker: Broker
     hub: Hub
     outbox: Outbox
+    schedule: Schedule
     retention: Retention
     tokens: TokenIssuer
     presenter: Presenter
@@ -44,14 +46,35 @@ class Orderbell:
 
 def build(settings: Settings) -> Orderbell:
     """Make every part from ``settings``; nothing is connected yet."""
-    database = Database(settings.database_url)
-    broker = create_broker(settings.broker_url)
+    database = Database(
+        settings.database_url,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+    )
+    broker = create_broker(
+        settings.broker_url,
+        channel_prefix=settings.broker_channel_prefix,
+        health_check_interval=settings.broker_health_check_seconds,
+        timeout=settings.broker_timeout_seconds,
+        reconnect_max=settings.broker_reconnect_max_seconds,
+    )
+    hub = Hub(broker, LogSource(database))
+    # What was published while the broker was away is read from the log.
+    broker.on_reconnect(hub.catch_up)
+    outbox = Outbox(database, broker, relay_interval=settings.relay_interval_seconds)
     return Orderbell(
         settings=settings,
         database=database,
         broker=broker,
-        hub=Hub(broker, LogSource(database)),
-        outbox=Outbox(database, broker, relay_interval=settings.relay_interval_seconds),
+        hub=hub,
+        outbox=outbox,
+        schedule=Schedule(
+            outbox,
+            payment_timeout=timedelta(minutes=settings.payment_timeout_minutes),
+            payment_check_interval=settings.payment_timeout_check_seconds,
+            delivery_timeout=timedelta(minutes=settings.delivery_timeout_minutes),
+            delivery_check_interval=settings.delivery_timeout_check_seconds,
+        ),
         retention=Retention(
             max_age=timedelta(hours=settings.replay_max_age_hours),
             max_count=settings.replay_max_alerts,
@@ -72,11 +95,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         install_redaction()
         await parts.broker.connect()
         await parts.outbox.start()
+        if settings.scheduled_tasks:
+            parts.schedule.start()
         heartbeat = asyncio.create_task(parts.hub.heartbeat(settings.heartbeat_seconds))
         try:
             yield
         finally:
             heartbeat.cancel()
+            await parts.schedule.stop()
             await parts.hub.close()
             await parts.outbox.stop()
             await parts.broker.disconnect()

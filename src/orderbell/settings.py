@@ -29,7 +29,35 @@ class Settings(BaseSettings):
         "sqlite+aiosqlite:///./orderbell.db",
         description="SQLAlchemy URL: sqlite+aiosqlite:///path or postgresql+asyncpg://...",
     )
-    broker_url: str = Field("memory://", description="memory:// (one process) or redis://...")
+    broker_url: str = Field(
+        "memory://", description="memory:// (one process) or redis://... / rediss://... (several)"
+    )
+    broker_channel_prefix: str = Field(
+        "orderbell",
+        min_length=1,
+        pattern=r"^\S+$",
+        description="First part of the Redis channel names; keeps deployments on one Redis apart.",
+    )
+    broker_health_check_seconds: float = Field(
+        5.0, gt=0, description="How often the Redis subscriber connection is pinged."
+    )
+    broker_timeout_seconds: float = Field(
+        3.0,
+        gt=0,
+        description="Seconds to connect to Redis, to publish, and for a ping to be answered.",
+    )
+    broker_reconnect_max_seconds: float = Field(
+        10.0, gt=0, description="Longest wait between attempts to reconnect to Redis."
+    )
+    database_pool_size: int = Field(
+        10, ge=1, description="PostgreSQL connections each process keeps open."
+    )
+    database_max_overflow: int = Field(
+        10, ge=0, description="PostgreSQL connections a process may open beyond the pool in bursts."
+    )
+    workers: int = Field(
+        1, ge=1, description="Server processes `orderbell serve` starts on one port."
+    )
     secret_key: str = Field(DEVELOPMENT_SECRET, min_length=16, description="Signs tokens.")
     token_ttl_minutes: int = Field(12 * 60, ge=1, description="Lifetime of login tokens.")
     auto_pay: bool = Field(False, description="Mark orders paid on submit, as the seed does.")
@@ -53,6 +81,23 @@ class Settings(BaseSettings):
     replay_max_age_hours: float = Field(24.0, gt=0, description="How old a replayed alert may be.")
     relay_interval_seconds: float = Field(
         5.0, gt=0, description="How often unpublished alerts are looked for and published."
+    )
+    scheduled_tasks: bool = Field(
+        True, description="Run the order sweeps below in this process (safe in every process)."
+    )
+    payment_timeout_minutes: float = Field(
+        15.0, gt=0, description="An order still unpaid this long after it was placed is cancelled."
+    )
+    payment_timeout_check_seconds: float = Field(
+        60.0, gt=0, description="How often unpaid orders are looked for."
+    )
+    delivery_timeout_minutes: float = Field(
+        180.0,
+        gt=0,
+        description="An order still out for delivery this long after it was paid is completed.",
+    )
+    delivery_timeout_check_seconds: float = Field(
+        600.0, gt=0, description="How often orders left out for delivery are looked for."
     )
 
     @model_validator(mode="after")

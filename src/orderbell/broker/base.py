@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+
+log = logging.getLogger(__name__)
 
 #: Called with (shop id, frame bytes) for every message of a subscribed shop.
 #: It must not block: the hub only hands the frame on to its consoles.
 Receiver = Callable[[int, bytes], None]
+
+#: Awaited after the broker got its connection back: messages published while
+#: it was away are lost to this process, so the hook re-reads them from the log.
+ReconnectHook = Callable[[], Awaitable[None]]
 
 
 class Broker(ABC):
@@ -16,19 +23,40 @@ class Broker(ABC):
     A process subscribes to a shop while it has at least one console of that
     shop, so it only ever sees the traffic of its own consoles' shops.
     Delivery is at most once per subscriber: the alert log and the consoles'
-    resume by seq make up for anything a broker drops.
+    resume by seq make up for anything a broker drops, and the
+    ``on_reconnect`` hook tells the hub when a broker may have dropped some.
     """
 
     def __init__(self) -> None:
         self._receiver: Receiver | None = None
+        self._reconnect_hook: ReconnectHook | None = None
 
     def attach(self, receiver: Receiver) -> None:
         """Set the function that gets every message of the subscribed shops."""
         self._receiver = receiver
 
+    def on_reconnect(self, hook: ReconnectHook) -> None:
+        """Set the coroutine function awaited each time the broker has its
+        subscriptions in place again after losing its connection.
+
+        It runs once every subscription is confirmed, so whatever it reads
+        from the alert log, anything newer arrives through the broker. The
+        in-process broker never loses its connection and never calls it.
+        An exception from the hook is logged, not raised.
+        """
+        self._reconnect_hook = hook
+
     def _deliver(self, shop_id: int, payload: bytes) -> None:
         if self._receiver is not None:
             self._receiver(shop_id, payload)
+
+    async def _reconnected(self) -> None:
+        if self._reconnect_hook is None:
+            return
+        try:
+            await self._reconnect_hook()
+        except Exception:
+            log.exception("the broker's reconnect hook failed")
 
     @abstractmethod
     async def connect(self) -> None:

@@ -3,7 +3,9 @@
 SQLite (the embedded default) gets one connection and ``BEGIN IMMEDIATE``:
 its writers are serialized anyway, and taking the write lock up front means
 two transactions never both read and then fail to upgrade to writing.
-PostgreSQL gets a normal pool.
+PostgreSQL gets a pool per process, of ``pool_size`` connections plus up to
+``max_overflow`` more in bursts: with several processes, their sum must stay
+under the server's ``max_connections`` (docs/deploy.md).
 """
 
 from __future__ import annotations
@@ -25,7 +27,11 @@ from sqlalchemy.ext.asyncio import (
 class Database:
     """An engine and its sessions; ``transaction()`` is the only way in for writes."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(
+        self, url: str, *, echo: bool = False, pool_size: int = 10, max_overflow: int = 10
+    ) -> None:
+        """Raises ``ImportError`` naming the package to install when the URL's
+        driver is missing, and SQLAlchemy's ``ArgumentError`` for a bad URL."""
         parsed = make_url(url)
         self.url = url
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
@@ -33,8 +39,25 @@ class Database:
         if self.is_sqlite:
             options.update(pool_size=1, max_overflow=0, pool_timeout=60)
         else:
-            options.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
-        self.engine: AsyncEngine = create_async_engine(url, **options)
+            options.update(
+                pool_size=pool_size,
+                max_overflow=max_overflow,
+                # A connection the server or a proxy closed while idle is
+                # replaced before use instead of failing a request.
+                pool_pre_ping=True,
+                pool_timeout=30,
+            )
+            if parsed.get_driver_name() == "asyncpg":
+                # Names the connections in pg_stat_activity.
+                options["connect_args"] = {"server_settings": {"application_name": "orderbell"}}
+        try:
+            self.engine: AsyncEngine = create_async_engine(url, **options)
+        except ModuleNotFoundError as exc:
+            driver = exc.name or parsed.get_driver_name()
+            raise ImportError(
+                f"the database URL {parsed.drivername}:// needs the {driver} package: "
+                f"pip install {driver}"
+            ) from exc
         if self.is_sqlite:
             _tune_sqlite(self.engine)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)

@@ -1,0 +1,113 @@
+"""The Redis broker's pure parts: backoff, channel names, URL checks, choosing by URL."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from orderbell.broker import create_broker
+from orderbell.broker.memory import MemoryBroker
+from orderbell.broker.redis import (
+    Backoff,
+    RedisBroker,
+    channel_name,
+    safe_url,
+    shop_of_channel,
+)
+
+
+def test_backoff_doubles_up_to_its_cap_without_jitter() -> None:
+    backoff = Backoff(initial=0.1, cap=2.0, jitter=0.0)
+    assert [backoff.delay(n) for n in range(7)] == pytest.approx(
+        [0.1, 0.2, 0.4, 0.8, 1.6, 2.0, 2.0]
+    )
+
+
+def test_backoff_jitter_only_shortens_and_stays_within_its_share() -> None:
+    highest = Backoff(initial=1.0, cap=8.0, jitter=0.5, random=lambda: 0.0)
+    lowest = Backoff(initial=1.0, cap=8.0, jitter=0.5, random=lambda: 1.0)
+    assert [highest.delay(n) for n in range(5)] == pytest.approx([1, 2, 4, 8, 8])
+    assert [lowest.delay(n) for n in range(5)] == pytest.approx([0.5, 1, 2, 4, 4])
+
+
+def test_backoff_after_days_of_failures_is_still_the_cap() -> None:
+    backoff = Backoff(initial=0.1, cap=10.0, jitter=0.0)
+    assert backoff.delay(10**6) == 10.0
+    assert backoff.delay(-3) == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize(
+    "options", [{"initial": 0.0}, {"initial": 5.0, "cap": 1.0}, {"jitter": 1.5}]
+)
+def test_backoff_refuses_nonsense(options: dict[str, float]) -> None:
+    with pytest.raises(ValueError):
+        Backoff(**options)
+
+
+def test_channel_names_round_trip_and_foreign_channels_are_ignored() -> None:
+    assert channel_name("orderbell", 42) == "orderbell:shop:42"
+    assert shop_of_channel("orderbell", b"orderbell:shop:42") == 42
+    assert shop_of_channel("orderbell", "orderbell:shop:7") == 7
+    assert shop_of_channel("orderbell", b"orderbell2:shop:42") is None
+    assert shop_of_channel("orderbell", b"other:shop:42") is None
+    assert shop_of_channel("orderbell", b"orderbell:shop:x") is None
+    assert shop_of_channel("orderbell", b"orderbell:shop:") is None
+
+
+def test_log_lines_do_not_show_the_redis_password() -> None:
+    assert safe_url("redis://:hunter22@cache:6380/1") == "redis://:***@cache:6380/1"
+    assert safe_url("rediss://app:hunter22@cache/0") == "rediss://app:***@cache/0"
+    assert safe_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
+
+
+def test_the_url_scheme_picks_the_broker() -> None:
+    assert isinstance(create_broker("memory://"), MemoryBroker)
+    broker = create_broker("redis://127.0.0.1:6379/0", channel_prefix="t1")
+    assert isinstance(broker, RedisBroker)
+    assert broker.channel_prefix == "t1"
+    assert isinstance(create_broker("rediss://cache.example:6380/0"), RedisBroker)
+    with pytest.raises(ValueError, match="memory://, redis:// or rediss://"):
+        create_broker("kafka://somewhere")
+
+
+@pytest.mark.parametrize(
+    ("url", "options"),
+    [
+        ("http://127.0.0.1:6379", {}),
+        ("redis://127.0.0.1", {"channel_prefix": ""}),
+        ("redis://127.0.0.1", {"channel_prefix": "two words"}),
+        ("redis://127.0.0.1", {"timeout": 0.0}),
+        ("redis://127.0.0.1", {"health_check_interval": -1.0}),
+    ],
+)
+def test_the_redis_broker_refuses_bad_options(url: str, options: dict[str, object]) -> None:
+    with pytest.raises(ValueError):
+        RedisBroker(url, **options)  # type: ignore[arg-type]
+
+
+def test_a_missing_redis_client_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    # As if redis-py were not installed: the import fails, and the message
+    # names the package instead of leaving a bare ModuleNotFoundError.
+    for name in [m for m in sys.modules if m == "redis" or m.startswith("redis.")]:
+        monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.setitem(sys.modules, "redis", None)
+    monkeypatch.delitem(sys.modules, "orderbell.broker.redis", raising=False)
+    with pytest.raises(ImportError, match=r"pip install 'redis>=5'"):
+        create_broker("redis://127.0.0.1:6379/0")
+    # The embedded default never needs it.
+    assert isinstance(create_broker("memory://"), MemoryBroker)
+
+
+async def test_publishing_before_connect_is_a_clear_error() -> None:
+    broker = RedisBroker("redis://127.0.0.1:6379/0")
+    with pytest.raises(RuntimeError, match="not connected"):
+        await broker.publish(1, b"{}")
+
+
+def test_a_missing_database_driver_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    from orderbell.storage.database import Database
+
+    monkeypatch.setitem(sys.modules, "asyncpg", None)
+    with pytest.raises(ImportError, match="pip install asyncpg"):
+        Database("postgresql+asyncpg://postgres@127.0.0.1/test")
