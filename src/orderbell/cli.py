@@ -75,9 +75,8 @@ def serve(
     migrate: Annotated[bool, typer.Option(help="Apply database migrations first.")] = False,
 ) -> None:
     """Start the server."""
-    import uvicorn
-
     from orderbell.bootstrap import create_app
+    from orderbell.serving import serve as run_server
 
     settings = _settings(host=host, port=port, database_url=database_url, broker_url=broker_url)
     if migrate:
@@ -89,21 +88,7 @@ def serve(
     typer.echo(f"orderbell serving on {base}")
     typer.echo(f"  API docs:        {base}/docs")
     typer.echo(f"  console socket:  ws://{shown}:{settings.port}/ws/<sid>?token=<merchant token>")
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        # Alert frames are small; compressing them costs more CPU and memory
-        # per console than it saves on the wire.
-        ws_per_message_deflate=False,
-        # The server's pings find consoles whose peer vanished without a close.
-        ws_ping_interval=settings.heartbeat_seconds,
-        ws_ping_timeout=settings.heartbeat_timeout_seconds,
-        # Consoles send nothing large; a big frame is a mistake or an attack.
-        ws_max_size=64 * 1024,
-        backlog=4096,
-    )
+    run_server(create_app(settings), settings)
 
 
 @db_app.command("upgrade")

@@ -75,6 +75,11 @@ class Settings(BaseSettings):
         ge=1024,
         description="Outgoing bytes a console may fall behind before it is cut off.",
     )
+    socket_send_buffer_bytes: int = Field(
+        256 * 1024,
+        ge=0,
+        description="Kernel send buffer of each connection (0: the kernel's autotuning).",
+    )
     replay_max_alerts: int = Field(
         1000, ge=1, description="Alerts a resuming console gets at most."
     )

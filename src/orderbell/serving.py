@@ -1,0 +1,67 @@
+"""Running the app under uvicorn on a listening socket orderbell makes itself.
+
+Making the socket here lets orderbell bound each connection's kernel send
+buffer (accepted sockets inherit it from the listening one). Without a
+bound, Linux grows a send buffer to megabytes, so a console that stopped
+reading could swallow thousands of alerts before the server noticed it was
+behind; with it, the console's own bounded queue decides (close code 4408).
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+
+from orderbell.settings import Settings
+
+BACKLOG = 4096
+
+
+def listening_socket(
+    host: str, port: int, *, send_buffer: int, backlog: int = BACKLOG
+) -> socket.socket:
+    """A bound, listening TCP socket; ``send_buffer`` 0 leaves the kernel's autotuning on.
+
+    Raises:
+        OSError: the address is in use or cannot be bound.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if send_buffer:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
+    sock.bind((host, port))
+    sock.listen(backlog)
+    sock.set_inheritable(True)
+    return sock
+
+
+def uvicorn_config(app: FastAPI | str, settings: Settings, **extra: Any) -> uvicorn.Config:
+    """The server options orderbell runs with."""
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        # Alert frames are small; compressing them costs more CPU and memory
+        # per console than it saves on the wire.
+        ws_per_message_deflate=False,
+        # The server's pings find consoles whose peer vanished without a close.
+        ws_ping_interval=settings.heartbeat_seconds,
+        ws_ping_timeout=settings.heartbeat_timeout_seconds,
+        # Consoles send nothing large; a big frame is a mistake or an attack.
+        ws_max_size=64 * 1024,
+        backlog=BACKLOG,
+        **extra,
+    )
+
+
+def serve(app: FastAPI, settings: Settings) -> None:
+    """Serve ``app`` in this process until interrupted."""
+    sock = listening_socket(
+        settings.host, settings.port, send_buffer=settings.socket_send_buffer_bytes
+    )
+    uvicorn.Server(uvicorn_config(app, settings)).run(sockets=[sock])
