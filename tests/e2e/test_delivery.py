@@ -463,3 +463,49 @@ async def test_protocol_2_gets_heartbeats_and_the_subprotocol_works(tmp_path: Pa
             assert frames[0]["heartbeat"] == 0.3
         finally:
             await api.aclose()
+
+
+async def test_an_alert_committed_but_never_published_is_relayed(tmp_path: Path) -> None:
+    with running_server(tmp_path, relay_interval_seconds="0.5") as server:
+        api = Api(server)
+        try:
+            kit = await new_shop(server.database_url)
+            merchant = await api.merchant_token(kit.username)
+            customer, address = await api.new_customer()
+            order = await api.place_order(customer, address, [kit.dish_ids[0]])
+            async with websockets.connect(server.ws_url(merchant)) as ws:
+                await asyncio.sleep(0.3)
+                # What a process that died right after commit leaves behind:
+                # the order paid and its alert in the log, never published.
+                from orderbell.domain.alerts import AlertType
+                from orderbell.storage import alert_log
+                from orderbell.storage.tables import Order
+
+                db = Database(server.database_url)
+                try:
+                    async with db.transaction() as session:
+                        row = await session.get(Order, order["id"])
+                        assert row is not None
+                        row.status, row.pay_status = 2, 1
+                        await alert_log.append(
+                            session,
+                            shop_id=kit.shop_id,
+                            type=AlertType.NEW_ORDER,
+                            order_id=order["id"],
+                            order_number=order["orderNumber"],
+                        )
+                finally:
+                    await db.dispose()
+                [alert] = await collect(ws, 1, within=10)
+            assert (alert["seq"], alert["orderId"]) == (1, order["id"])
+            db = Database(server.database_url)
+            try:
+                async with db.sessions() as session:
+                    published = await session.scalar(
+                        select(AlertRow.published_at).where(AlertRow.shop_id == kit.shop_id)
+                    )
+            finally:
+                await db.dispose()
+            assert published is not None, "the relay marked it published"
+        finally:
+            await api.aclose()
