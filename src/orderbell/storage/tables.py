@@ -224,4 +224,35 @@ class AlertRow(Base):
     handled_action: Mapped[str | None] = mapped_column(String(32), default=None)
     handled_by: Mapped[int | None] = mapped_column(Integer, default=None)
     reply: Mapped[str | None] = mapped_column(String(64), default=None)
+    # Alerts raised through the publish API are about orders of another
+    # system: their id lives here instead of order_id.
+    external_order_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    source: Mapped[str] = mapped_column(String(16), default="order", server_default="order")
     published_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class ApiKey(Base):
+    """A shop's key for the publish API; only a hash of it is kept."""
+
+    __tablename__ = "api_key"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shop.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class IdempotencyKey(Base):
+    """An ``Idempotency-Key`` a publisher sent, and the alert its first call made."""
+
+    __tablename__ = "idempotency_key"
+    __table_args__ = (UniqueConstraint("shop_id", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shop.id"))
+    key: Mapped[str] = mapped_column(String(128))
+    alert_seq: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
