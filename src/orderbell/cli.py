@@ -114,6 +114,45 @@ def shop_create(
     typer.echo(f"created shop {shop.id} {shop.name!r}")
 
 
+api_key_app = typer.Typer(help="A shop's keys for the publish API.", no_args_is_help=True)
+shop_app.add_typer(api_key_app, name="api-key")
+
+
+@api_key_app.command("create")
+def api_key_create(
+    shop: Annotated[int, typer.Option("--shop", help="The shop's id.")],
+    name: Annotated[str, typer.Option(help="What the key is for.")] = "publish API",
+    database_url: DatabaseOption = None,
+) -> None:
+    """Make an API key for the publish API; it is shown once, only its hash is kept."""
+    from orderbell.services.publishing import create_api_key
+
+    settings = _settings(database_url=database_url)
+    issued = _run(lambda: _with_database(settings, lambda db: create_api_key(db, shop, name)))
+    typer.echo(f"created API key {issued.prefix}... for shop {issued.shop_id} ({issued.name!r})")
+    typer.echo("store it now, it is not shown again:")
+    typer.echo(issued.key)
+
+
+@api_key_app.command("revoke")
+def api_key_revoke(
+    shop: Annotated[int, typer.Option("--shop", help="The shop's id.")],
+    prefix: Annotated[
+        str, typer.Argument(help="The key's first 12 characters, as shown at creation.")
+    ],
+    database_url: DatabaseOption = None,
+) -> None:
+    """Revoke a shop's API key by its prefix."""
+    from orderbell.services.publishing import revoke_api_key
+
+    settings = _settings(database_url=database_url)
+    count = _run(lambda: _with_database(settings, lambda db: revoke_api_key(db, shop, prefix)))
+    if not count:
+        typer.secho(f"error: no live key of shop {shop} starts with {prefix!r}", err=True, fg="red")
+        raise typer.Exit(1)
+    typer.echo(f"revoked {count} key(s)")
+
+
 @merchant_app.command("create")
 def merchant_create(
     shop: Annotated[int, typer.Option("--shop", help="The shop's id.")],

@@ -39,6 +39,7 @@ class Alert:
     handled_action: str | None = None
     handled_by: int | None = None
     reply: str | None = None
+    source: str = "order"
 
     def frame(self) -> dict[str, Any]:
         """The alert frame: the original's ``type``/``orderId``/``content`` plus extras.
@@ -55,6 +56,8 @@ class Alert:
             "orderNumber": self.order_number,
             "createdAt": iso(self.created_at),
         }
+        if self.source != "order":
+            frame["source"] = self.source
         if self.handled_at is not None:
             frame["handled"] = {
                 "action": self.handled_action,

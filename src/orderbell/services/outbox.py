@@ -39,7 +39,15 @@ class Work:
     notices: list[tuple[int, bytes]] = field(default_factory=list)
 
     async def raise_alert(
-        self, *, shop_id: int, type: AlertType, order_id: int | None, order_number: str
+        self,
+        *,
+        shop_id: int,
+        type: AlertType,
+        order_id: int | None,
+        order_number: str,
+        content: str | None = None,
+        external_order_id: int | None = None,
+        source: str = "order",
     ) -> Alert:
         """Store an alert in this transaction; it is published after commit."""
         alert = await alert_log.append(
@@ -48,6 +56,9 @@ class Work:
             type=type,
             order_id=order_id,
             order_number=order_number,
+            content=content,
+            external_order_id=external_order_id,
+            source=source,
         )
         self.alerts.append(alert)
         return alert

@@ -26,7 +26,7 @@ def to_alert(row: AlertRow) -> Alert:
         shop_id=row.shop_id,
         seq=row.seq,
         type=AlertType(row.type),
-        order_id=row.order_id,
+        order_id=row.order_id if row.order_id is not None else row.external_order_id,
         order_number=row.order_number,
         content=row.content,
         created_at=row.created_at,
@@ -34,6 +34,7 @@ def to_alert(row: AlertRow) -> Alert:
         handled_action=row.handled_action,
         handled_by=row.handled_by,
         reply=row.reply,
+        source=row.source,
     )
 
 
@@ -45,6 +46,8 @@ async def append(
     order_id: int | None,
     order_number: str,
     content: str | None = None,
+    external_order_id: int | None = None,
+    source: str = "order",
 ) -> Alert:
     """Store a new alert of ``shop_id`` with the next seq, in the caller's transaction."""
     seq = (
@@ -63,6 +66,8 @@ async def append(
         order_number=order_number,
         content=content if content is not None else alert_content(order_number),
         created_at=utcnow(),
+        external_order_id=external_order_id,
+        source=source,
     )
     session.add(row)
     await session.flush()
