@@ -123,12 +123,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         customer_orders,
         customers,
         merchants,
+        publish,
         shop_alerts,
         shop_orders,
         system,
     )
 
-    routers = (system, customers, customer_orders, merchants, shop_orders, shop_alerts)
+    routers = (system, customers, customer_orders, merchants, shop_orders, shop_alerts, publish)
     for module in (*routers, console_socket):
         app.include_router(module.router)
     return app
