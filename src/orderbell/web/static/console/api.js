@@ -1,0 +1,108 @@
+// The merchant HTTP API, with its {"code","msg","data"} envelope unpacked.
+
+/** A refused or failed request; `status` is the HTTP status (0: no answer at all). */
+export class ApiError extends Error {
+  constructor(message, status) {
+    super(message);
+    this.name = "ApiError";
+    this.status = status;
+  }
+}
+
+const OPEN_STATUSES = [2, 3, 4];
+
+async function request(base, method, path, { token, body } = {}) {
+  const headers = { Accept: "application/json" };
+  if (token) headers.token = token;
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  let response;
+  try {
+    response = await fetch(new URL(path, base), {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      cache: "no-store",
+    });
+  } catch {
+    throw new ApiError("", 0);
+  }
+  let envelope = null;
+  try {
+    envelope = await response.json();
+  } catch {
+    envelope = null;
+  }
+  if (!response.ok || !envelope || envelope.code !== 1) {
+    throw new ApiError((envelope && envelope.msg) || response.statusText, response.status);
+  }
+  return envelope.data;
+}
+
+/** Log a merchant in; resolves to the login data (token, shopId, name, ...). */
+export function login(base, username, password) {
+  return request(base, "POST", "admin/employee/login", { body: { username, password } });
+}
+
+/** The API as one logged-in merchant; `onUnauthorized` runs when the token stops working. */
+export class Api {
+  constructor(base, token, onUnauthorized) {
+    this.base = base;
+    this.token = token;
+    this.onUnauthorized = onUnauthorized;
+  }
+
+  async call(method, path, body) {
+    try {
+      return await request(this.base, method, path, { token: this.token, body });
+    } catch (error) {
+      if (error.status === 401 || error.status === 403) this.onUnauthorized(error.status);
+      throw error;
+    }
+  }
+
+  /** Orders the shop still has to deal with: waiting, accepted, out for delivery. */
+  async openOrders() {
+    const pages = await Promise.all(
+      OPEN_STATUSES.map((status) =>
+        this.call("GET", `admin/order/conditionSearch?status=${status}&page=1&pageSize=100`),
+      ),
+    );
+    return pages.flatMap((page) => page.records || []);
+  }
+
+  /** The shop's alerts nobody has handled, as alert frames. */
+  unhandled() {
+    return this.call("GET", "admin/alert/unhandled");
+  }
+
+  details(orderId) {
+    return this.call("GET", `admin/order/details/${encodeURIComponent(orderId)}`);
+  }
+
+  confirm(orderId) {
+    return this.call("PUT", "admin/order/confirm", { id: orderId });
+  }
+
+  reject(orderId, reason) {
+    return this.call("PUT", "admin/order/rejection", { id: orderId, rejectionReason: reason });
+  }
+
+  deliver(orderId) {
+    return this.call("PUT", `admin/order/delivery/${encodeURIComponent(orderId)}`);
+  }
+
+  complete(orderId) {
+    return this.call("PUT", `admin/order/complete/${encodeURIComponent(orderId)}`);
+  }
+
+  /** Answer an order's reminders: a fixed choice, or "custom" with `text`. */
+  reply(orderId, reply, text) {
+    const body = { orderId, reply };
+    if (reply === "custom") body.text = text;
+    return this.call("PUT", "admin/alert/reply", body);
+  }
+
+  logout() {
+    return this.call("POST", "admin/employee/logout").catch(() => null);
+  }
+}

@@ -1,0 +1,359 @@
+// The merchant console page: login, the views, settings; the shop's alerts
+// themselves are handled by ShopConsole (shop-console.js).
+
+import { login } from "./api.js";
+import { Board, tail } from "./board.js";
+import { el, replaceChildren } from "./dom.js";
+import { HTML_LANG, SPEECH_LANG, applyTranslations, translator } from "./i18n.js";
+import { clampRepeat, loadPrefs, savePrefs } from "./prefs.js";
+import { Ringer } from "./ringer.js";
+import { ShopConsole } from "./shop-console.js";
+import { Sound } from "./sound.js";
+
+const SESSION_KEY = "orderbell.console.session";
+const SID_KEY = "orderbell.console.sid";
+const TOAST_MS = 6000;
+const MAX_NOTICES = 3;
+
+const $ = (id) => document.getElementById(id);
+const base = new URL(".", document.baseURI);
+const prefs = loadPrefs();
+let t = translator(prefs.lang);
+const sound = new Sound(prefs);
+const ringer = new Ringer(() => sound.chime("order"), prefs.repeatSeconds);
+const board = new Board($("board"), { t, onAction: (kind, id, extra) => onCardAction(kind, id, extra) });
+let shop = null; // the running ShopConsole, while logged in
+let connection = { state: "connecting", retryAt: null };
+let openAlerts = [];
+let toastTimer = null;
+let rejecting = null;
+
+// --- session -------------------------------------------------------------
+
+function loadSession() {
+  try {
+    const s = JSON.parse(sessionStorage.getItem(SESSION_KEY) || "null");
+    if (s && typeof s.token === "string" && s.token && Number.isInteger(s.shopId)) return s;
+  } catch {
+    /* a broken entry is no session */
+  }
+  return null;
+}
+
+function consoleId() {
+  let sid = sessionStorage.getItem(SID_KEY);
+  if (!sid) {
+    sid = Array.from(crypto.getRandomValues(new Uint8Array(9)), (b) => b.toString(16).padStart(2, "0")).join("");
+    sessionStorage.setItem(SID_KEY, sid);
+  }
+  return sid;
+}
+
+function showLogin(message = "") {
+  $("console-view").hidden = true;
+  $("login-view").hidden = false;
+  $("login-error").textContent = message;
+  renderSound();
+  $("login-username").focus();
+}
+
+async function onLoginSubmit(event) {
+  event.preventDefault();
+  const button = $("login-submit");
+  button.disabled = true;
+  button.textContent = t("loggingIn");
+  $("login-error").textContent = "";
+  try {
+    const data = await login(base, $("login-username").value.trim(), $("login-password").value);
+    if (!Number.isInteger(data.shopId)) throw new Error(t("notMerchant"));
+    const session = { token: data.token, shopId: data.shopId, name: data.name || data.userName || "" };
+    sessionStorage.setItem(SESSION_KEY, JSON.stringify(session));
+    $("login-password").value = "";
+    start(session);
+  } catch (error) {
+    $("login-error").textContent = t("loginFailed", { msg: error.message || t("networkError") });
+  } finally {
+    button.disabled = false;
+    button.textContent = t("login");
+  }
+}
+
+function start(session) {
+  $("login-view").hidden = true;
+  $("console-view").hidden = false;
+  $("shop-name").textContent = session.name;
+  board.clear();
+  shop = new ShopConsole({ base, session, sid: consoleId(), board, sound, ringer, ui });
+  shop.start();
+  renderSound();
+}
+
+/** Leave the console: logout, or the server refused the token. */
+function end(message = "") {
+  if (shop) shop.stop();
+  shop = null;
+  ringer.stop();
+  sessionStorage.removeItem(SESSION_KEY);
+  board.clear();
+  renderNotices([]);
+  renderAttention(0);
+  closeReject();
+  showLogin(message);
+}
+
+// --- what ShopConsole shows through ---------------------------------------
+
+const ui = {
+  get t() {
+    return t;
+  },
+  speechLang: () => SPEECH_LANG[prefs.lang],
+  connection(status) {
+    connection = status;
+    renderConnection();
+  },
+  notices: (alerts) => renderNotices(alerts),
+  attention: (count) => renderAttention(count),
+  desktop: (alert) => notifyDesktop(alert),
+  toast: (text) => toast(text),
+  refused: (code) => end(code === 4403 ? t("notMerchant") : t("sessionExpired")),
+};
+
+function renderConnection() {
+  const node = $("connection");
+  node.dataset.state = connection.state;
+  let text = t(`conn.${connection.state}`);
+  if (connection.retryAt && connection.state !== "connected") {
+    const seconds = Math.max(0, Math.ceil((connection.retryAt - Date.now()) / 1000));
+    if (seconds > 0) text += ` · ${t("retryIn", { n: seconds })}`;
+  }
+  node.textContent = text;
+}
+
+function renderSound() {
+  const state = sound.state;
+  const button = $("sound-status");
+  button.dataset.state = state;
+  button.textContent = t(`sound.${state}`);
+  $("sound-gate").hidden = state !== "off" || !shop;
+}
+
+function renderNotices(alerts) {
+  openAlerts = alerts;
+  // The newest few only: the board below must stay in view.
+  const items = alerts.slice(0, MAX_NOTICES).map((alert) => {
+    const isNew = alert.type === 1;
+    return el(
+      "li",
+      {
+        class: `notice ${isNew ? "notice-new" : "notice-reminder"}`,
+        dataset: { seq: alert.seq, orderId: alert.orderId },
+        tabIndex: 0,
+        onclick: () => board.focus(alert.orderId),
+      },
+      el("strong", { class: "notice-kind" }, t(isNew ? "flag.new" : "flag.reminder")),
+      el("span", { class: "notice-text" }, t(isNew ? "notice.new" : "notice.reminder", { content: alert.content })),
+    );
+  });
+  if (alerts.length > MAX_NOTICES) {
+    items.push(el("li", { class: "notice notice-more" }, t("moreNotices", { n: alerts.length - MAX_NOTICES })));
+  }
+  replaceChildren($("notices"), items);
+  $("notices").hidden = items.length === 0;
+}
+
+function renderAttention(count) {
+  const title = `${t("title")} · orderbell`;
+  document.title = count > 0 ? `(${count}) ${title}` : title;
+}
+
+function notifyDesktop(alert) {
+  if (document.visibilityState !== "hidden" || !("Notification" in window)) return;
+  if (Notification.permission !== "granted") return;
+  const isNew = alert.type === 1;
+  try {
+    const note = new Notification(`${t(isNew ? "desktop.new" : "desktop.reminder")} #${tail(alert.orderNumber)}`, {
+      body: t(isNew ? "notice.new" : "notice.reminder", { content: alert.content }),
+      tag: `orderbell-${alert.shopId}-${alert.seq}`,
+      lang: HTML_LANG[prefs.lang],
+    });
+    note.onclick = () => {
+      window.focus();
+      board.focus(alert.orderId);
+      note.close();
+    };
+  } catch {
+    /* some browsers allow notifications only from a service worker */
+  }
+}
+
+function toast(text) {
+  const node = $("toast");
+  node.textContent = text;
+  node.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => {
+    node.hidden = true;
+  }, TOAST_MS);
+}
+
+// --- card actions and the reject dialog ----------------------------------
+
+function onCardAction(kind, orderId, extra) {
+  if (!shop) return;
+  if (kind === "reject") openReject(orderId);
+  else shop.act(kind, orderId, extra);
+}
+
+function openReject(orderId) {
+  const dialog = $("reject-dialog");
+  rejecting = orderId;
+  const card = document.querySelector(`.card[data-order-id="${Number(orderId)}"] .tail`);
+  $("reject-dialog").querySelector(".reject-order").textContent = card ? card.textContent : "";
+  $("reject-form").reset();
+  if (!dialog.open) dialog.showModal();
+}
+
+function closeReject() {
+  rejecting = null;
+  const dialog = $("reject-dialog");
+  if (dialog.open) dialog.close();
+}
+
+function onRejectSubmit(event) {
+  event.preventDefault();
+  const form = $("reject-form");
+  const choice = form.elements.reason.value;
+  const other = $("reject-other");
+  const reason = choice === "other" ? other.value.trim() : t(`rejectReason.${choice}`);
+  if (!reason) {
+    other.focus();
+    return;
+  }
+  const orderId = rejecting;
+  closeReject();
+  if (shop && orderId !== null) shop.act("reject", orderId, { reason });
+}
+
+// --- sound and settings ---------------------------------------------------
+
+async function enableSound() {
+  const wasOff = sound.state === "off";
+  await sound.enable();
+  if (wasOff && sound.ready) {
+    sound.chime("check");
+    // Orders waiting from before the sound was on ring now, not only at the next repeat.
+    if (shop && shop.ringing) setTimeout(() => sound.chime("order"), 300);
+  }
+}
+
+function setLanguage(lang) {
+  prefs.lang = lang;
+  savePrefs(prefs);
+  t = translator(lang);
+  document.documentElement.lang = HTML_LANG[lang];
+  applyTranslations(document, t);
+  for (const select of document.querySelectorAll(".lang-select")) select.value = lang;
+  board.setTranslator(t);
+  renderConnection();
+  renderSound();
+  renderNotices(openAlerts);
+  renderAttention(openAlerts.length);
+  renderNotificationState();
+  if (!$("login-submit").disabled) $("login-submit").textContent = t("login");
+}
+
+function renderNotificationState() {
+  const button = $("allow-notifications");
+  const state = $("notifications-state");
+  if (!("Notification" in window)) {
+    button.hidden = true;
+    state.textContent = t("notifications.unsupported");
+    return;
+  }
+  const permission = Notification.permission;
+  button.hidden = permission !== "default";
+  state.textContent = permission === "default" ? "" : t(`notifications.${permission === "granted" ? "granted" : "denied"}`);
+}
+
+function wire() {
+  $("login-form").addEventListener("submit", onLoginSubmit);
+  $("logout").addEventListener("click", () => {
+    if (shop) shop.api.logout();
+    end();
+  });
+  $("enable-sound").addEventListener("click", enableSound);
+  $("sound-status").addEventListener("click", () => {
+    if (sound.state === "off") enableSound();
+    else {
+      $("settings-mute").checked = !prefs.muted;
+      $("settings-mute").dispatchEvent(new Event("change"));
+    }
+  });
+  $("settings-toggle").addEventListener("click", () => {
+    const panel = $("settings");
+    panel.hidden = !panel.hidden;
+    $("settings-toggle").setAttribute("aria-expanded", String(!panel.hidden));
+  });
+  for (const select of document.querySelectorAll(".lang-select")) {
+    select.addEventListener("change", () => setLanguage(select.value));
+  }
+  $("settings-volume").addEventListener("input", (event) => {
+    prefs.volume = Number(event.target.value) / 100;
+    sound.setVolume(prefs.volume);
+    savePrefs(prefs);
+  });
+  $("settings-mute").addEventListener("change", (event) => {
+    prefs.muted = event.target.checked;
+    sound.setMuted(prefs.muted);
+    savePrefs(prefs);
+  });
+  $("settings-repeat").addEventListener("change", (event) => {
+    prefs.repeatSeconds = clampRepeat(event.target.value);
+    event.target.value = String(prefs.repeatSeconds);
+    ringer.periodSeconds = prefs.repeatSeconds;
+    savePrefs(prefs);
+  });
+  $("settings-test").addEventListener("click", async () => {
+    await sound.enable();
+    sound.announce("order", t("speakNew"), SPEECH_LANG[prefs.lang]);
+  });
+  $("allow-notifications").addEventListener("click", async () => {
+    if ("Notification" in window) await Notification.requestPermission();
+    renderNotificationState();
+  });
+  $("reject-form").addEventListener("submit", onRejectSubmit);
+  $("reject-cancel").addEventListener("click", closeReject);
+  $("reject-dialog").addEventListener("close", () => {
+    rejecting = null;
+  });
+  $("reject-other").addEventListener("focus", () => {
+    $("reject-form").elements.reason.value = "other";
+  });
+  // Any click or key press may also switch sound on (the browser's rule is "after a gesture").
+  // Not on pointerdown: hiding the sound banner then would move the page under the finger.
+  for (const type of ["click", "keydown"]) {
+    document.addEventListener(type, (event) => {
+      if (event.target.closest?.("#enable-sound, #sound-status, #settings-test")) return;
+      if (shop && sound.state === "off") enableSound();
+    });
+  }
+  sound.onChange(renderSound);
+  // Keep the retry countdown of the indicator current.
+  setInterval(() => {
+    if (connection.retryAt && connection.state !== "connected") renderConnection();
+  }, 1000);
+}
+
+function boot() {
+  $("settings-volume").value = String(Math.round(prefs.volume * 100));
+  $("settings-mute").checked = prefs.muted;
+  $("settings-repeat").value = String(prefs.repeatSeconds);
+  wire();
+  setLanguage(prefs.lang);
+  const session = loadSession();
+  if (session) start(session);
+  else showLogin();
+}
+
+boot();

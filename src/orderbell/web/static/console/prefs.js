@@ -1,0 +1,44 @@
+// The console's own settings, kept in localStorage so a reload remembers them.
+
+import { LANGUAGES } from "./i18n.js";
+
+const KEY = "orderbell.console.prefs";
+export const DEFAULTS = Object.freeze({ lang: "zh", volume: 0.8, muted: false, repeatSeconds: 20 });
+export const REPEAT_MIN = 1;
+export const REPEAT_MAX = 600;
+
+function clamp(value, low, high, fallback) {
+  const n = Number(value);
+  return Number.isFinite(n) ? Math.min(high, Math.max(low, n)) : fallback;
+}
+
+/** The stored settings, each checked; anything missing or odd falls back to its default. */
+export function loadPrefs() {
+  let stored = {};
+  try {
+    stored = JSON.parse(localStorage.getItem(KEY) || "{}") || {};
+  } catch {
+    stored = {};
+  }
+  return {
+    lang: LANGUAGES.includes(stored.lang) ? stored.lang : DEFAULTS.lang,
+    volume: clamp(stored.volume, 0, 1, DEFAULTS.volume),
+    muted: stored.muted === true,
+    repeatSeconds: Math.round(
+      clamp(stored.repeatSeconds, REPEAT_MIN, REPEAT_MAX, DEFAULTS.repeatSeconds),
+    ),
+  };
+}
+
+/** Store the settings (a private window may refuse; the page then just forgets them). */
+export function savePrefs(prefs) {
+  try {
+    localStorage.setItem(KEY, JSON.stringify(prefs));
+  } catch {
+    /* storage unavailable: settings last for this page only */
+  }
+}
+
+export function clampRepeat(value) {
+  return Math.round(clamp(value, REPEAT_MIN, REPEAT_MAX, DEFAULTS.repeatSeconds));
+}

@@ -1,0 +1,258 @@
+"""The console page in a real browser: cards, notices, sounds and speech for a shop's alerts."""
+
+from __future__ import annotations
+
+from playwright.async_api import Browser, expect
+
+from tests.browser.console import SPOKEN_NEW_ORDER, Console
+from tests.browser.orders import customer_view, paid_order, remind, shop_view
+from tests.e2e.server import Api, Server, new_shop
+
+
+async def test_a_paid_order_shows_a_card_rings_and_speaks(
+    browser: Browser, server: Server, api: Api
+) -> None:
+    kit = await new_shop(server.database_url)
+    console = await Console.open(browser, server)
+    page = console.page
+    await console.login(kit.username)
+    await expect(page.locator("#sound-status")).to_have_attribute("data-state", "off")
+    await console.enable_sound()
+    assert await console.chimes() == ["check"]
+    await expect(console.column(2).locator(".empty")).to_be_visible()
+
+    customer = await api.new_customer()
+    order = await api.place_order(
+        customer[0],
+        customer[1],
+        [kit.dish_ids[0], kit.dish_ids[0], kit.dish_ids[1]],
+        "少放辣，多加葱",
+    )
+    since = await console.now()
+    await api.pay(customer[0], order["orderNumber"])
+    card = console.column(2).locator(f'.card[data-order-id="{order["id"]}"]')
+    await expect(card).to_be_visible(timeout=2000)
+
+    number = order["orderNumber"]
+    await expect(card.locator(".tail")).to_have_text(f"#{number[-4:]}")
+    await expect(card.locator(".number-value")).to_have_text(number)
+    await expect(card.locator(".items li")).to_have_text(["2×宫保鸡丁", "1×米饭"])
+    await expect(card.locator(".amount")).to_have_text(f"¥{order['orderAmount']:.2f}")
+    await expect(card.locator(".remark-text")).to_have_text("少放辣，多加葱")
+    await expect(card.locator(".address-text")).to_contain_text("李四")
+    await expect(card.locator(".address-text")).to_contain_text("测试路 1 号")
+    await expect(card.locator(".time")).to_contain_text(order["orderTime"])
+    await expect(card.locator(".flag-new")).to_have_text("待接单")
+    await expect(console.notices).to_have_count(1)
+    await expect(console.notices.first).to_contain_text("待接单")
+    await expect(console.notices.first).to_contain_text(number)
+
+    await console.wait_chimes("order", 1, since)
+    [spoken] = await console.wait_spoken(1)
+    assert (spoken["text"], spoken["lang"]) == (SPOKEN_NEW_ORDER, "zh-CN")
+    played = await page.evaluate("window.__spy.chimes.at(-1).at")
+    assert spoken["at"] >= played, "the spoken line comes after the chime"
+    assert await console.chimes() == ["check", "order"]
+    assert (await page.title()).startswith("(1) ")
+
+    # A reload keeps the login and shows the board again from the server; the
+    # browser wants a new click before it plays sound.
+    await page.reload()
+    await expect(card).to_be_visible()
+    await expect(card.locator(".flag-new")).to_be_visible()
+    await expect(page.locator("#sound-gate")).to_be_visible()
+    await expect(page.locator("#login-view")).to_be_hidden()
+
+    await page.click("#logout")
+    await expect(page.locator("#login-view")).to_be_visible()
+    await page.reload()
+    await expect(page.locator("#login-view")).to_be_visible()
+    assert console.errors == []
+    await console.close()
+
+
+async def test_a_reminder_shows_its_notice_and_sound_and_can_be_answered(
+    browser: Browser, server: Server, api: Api
+) -> None:
+    kit = await new_shop(server.database_url)
+    console = await Console.open(browser, server)
+    await console.login(kit.username)
+    await console.enable_sound()
+    order = await paid_order(api, kit)
+    card = console.card(order["id"])
+    await expect(card).to_be_visible()
+    await console.wait_spoken(1)
+
+    await card.locator('[data-action="accept"]').click()
+    await expect(console.column(3).locator(f'.card[data-order-id="{order["id"]}"]')).to_be_visible()
+    await expect(card.locator(".flag-new")).to_have_count(0)
+    await expect(console.notices).to_have_count(0)
+    assert (await shop_view(api, kit, order["id"]))["status"] == 3
+
+    since = await console.now()
+    spoken_before = 1
+    await remind(api, order)
+    await expect(card.locator(".flag-reminder")).to_have_text("催单")
+    await expect(console.notices).to_have_count(1)
+    await expect(console.notices.first).to_contain_text("催单")
+    await console.wait_chimes("reminder", 1, since)
+    assert await console.chime_count("order", since) == 0, "a reminder has its own sound"
+    spoken = (await console.wait_spoken(spoken_before + 1))[-1]
+    tail = order["orderNumber"][-4:]
+    assert (spoken["text"], spoken["lang"]) == (f"顾客催单，订单号尾号 {tail}", "zh-CN")
+
+    await card.locator('[data-reply="cooking"]').click()
+    await expect(card.locator(".flag-reminder")).to_have_count(0)
+    await expect(console.notices).to_have_count(0)
+    assert (await customer_view(api, order))["reminderReply"] == "正在加急制作中"
+
+    # In English, and with a reply of the shop's own words.
+    await console.set_language("en")
+    await expect(console.column(3).locator("h2")).to_contain_text("Accepted")
+    await remind(api, order)
+    await expect(card.locator(".flag-reminder")).to_have_text("Reminder")
+    spoken = (await console.wait_spoken(spoken_before + 2))[-1]
+    assert (spoken["text"], spoken["lang"]) == (f"Customer reminder, order ending {tail}", "en-US")
+    custom = card.locator(".custom-reply")
+    await expect(custom).to_have_attribute("maxlength", "30")
+    await custom.fill("Ten more minutes, sorry")
+    await card.locator('[data-reply="custom"]').click()
+    await expect(card.locator(".flag-reminder")).to_have_count(0)
+    assert (await customer_view(api, order))["reminderReply"] == "Ten more minutes, sorry"
+
+    await card.locator('[data-action="deliver"]').click()
+    await expect(console.column(4).locator(f'.card[data-order-id="{order["id"]}"]')).to_be_visible()
+    await card.locator('[data-action="complete"]').click()
+    await expect(card).to_have_count(0)
+    assert (await shop_view(api, kit, order["id"]))["status"] == 5
+    assert console.errors == []
+    await console.close()
+
+
+async def test_rejecting_asks_for_a_reason_and_sends_it(
+    browser: Browser, server: Server, api: Api
+) -> None:
+    kit = await new_shop(server.database_url)
+    console = await Console.open(browser, server)
+    await console.login(kit.username)
+    order = await paid_order(api, kit)
+    card = console.card(order["id"])
+    await expect(card.locator(".flag-new")).to_be_visible()
+
+    await card.locator('[data-action="reject"]').click()
+    dialog = console.page.locator("#reject-dialog")
+    await expect(dialog).to_be_visible()
+    await dialog.locator("#reject-other").fill("今天食材不足")
+    await dialog.locator("#reject-confirm").click()
+    await expect(dialog).to_be_hidden()
+    await expect(card).to_have_count(0)
+    await expect(console.notices).to_have_count(0)
+    seen = await shop_view(api, kit, order["id"])
+    assert (seen["status"], seen["rejectionReason"]) == (6, "今天食材不足")
+    assert console.dialogs == [] and console.errors == []
+    await console.close()
+
+
+async def test_two_consoles_stop_ringing_together_and_another_shop_hears_nothing(
+    browser: Browser, server: Server, api: Api
+) -> None:
+    kit, other_kit = await new_shop(server.database_url), await new_shop(server.database_url)
+    first, second = await Console.open(browser, server), await Console.open(browser, server)
+    other = await Console.open(browser, server)
+    for console, shop in ((first, kit), (second, kit), (other, other_kit)):
+        await console.login(shop.username)
+        await console.enable_sound()
+    for console in (first, second):
+        await console.set_repeat(1)
+
+    order = await paid_order(api, kit)
+    for console in (first, second):
+        await expect(console.card(order["id"]).locator(".flag-new")).to_be_visible()
+        # The alert's chime, then at least two repeats a second apart.
+        await console.wait_chimes("order", 3, within_ms=5000)
+
+    await first.card(order["id"]).locator('[data-action="accept"]').click()
+    for console in (first, second):
+        accepted = console.column(3).locator(f'.card[data-order-id="{order["id"]}"]')
+        await expect(accepted).to_be_visible()
+        await expect(accepted.locator(".flag-new")).to_have_count(0)
+        await expect(console.notices).to_have_count(0)
+    counts = [await c.chime_count("order") for c in (first, second)]
+    await first.page.wait_for_timeout(2500)
+    assert [await c.chime_count("order") for c in (first, second)] == counts, "still ringing"
+
+    assert await other.chimes() == ["check"]
+    assert await other.cards.count() == 0
+    assert await other.notices.count() == 0
+    assert await other.spoken() == []
+    assert not (await other.page.title()).startswith("(")
+    for console in (first, second, other):
+        assert console.errors == []
+        await console.close()
+
+
+async def test_a_hidden_tab_gets_a_desktop_notification_and_counts_in_its_title(
+    browser: Browser, server: Server, api: Api
+) -> None:
+    kit = await new_shop(server.database_url)
+    console = await Console.open(browser, server)
+    page = console.page
+    await console.login(kit.username)
+    assert await page.title() == "订单提醒 · orderbell"
+
+    await page.evaluate("window.__setHidden(true)")
+    order = await paid_order(api, kit)
+    await page.wait_for_function("window.__spy.notifications.length === 1")
+    [note] = await page.evaluate("window.__spy.notifications")
+    assert note["title"] == f"待接单 #{order['orderNumber'][-4:]}"
+    assert order["orderNumber"] in note["body"]
+    assert await page.title() == "(1) 订单提醒 · orderbell"
+
+    # In view again: the reminder is counted in the title, and no notification pops up.
+    await page.evaluate("window.__setHidden(false)")
+    await remind(api, order)
+    await expect(page).to_have_title("(2) 订单提醒 · orderbell")
+    assert len(await page.evaluate("window.__spy.notifications")) == 1
+    await console.close()
+
+
+async def test_settings_are_remembered_and_mute_silences_alerts(
+    browser: Browser, server: Server, api: Api
+) -> None:
+    kit = await new_shop(server.database_url)
+    console = await Console.open(browser, server)
+    page = console.page
+    await console.login(kit.username)
+    await console.set_language("en")
+    await page.locator("#settings-volume").fill("40")
+    await page.check("#settings-mute")
+    await console.set_repeat(7)
+    await expect(page.locator("#sound-status")).to_have_text("Sound: muted")
+
+    await page.reload()
+    await console.wait_connected()
+    assert await page.locator("#settings-lang").input_value() == "en"
+    assert await page.locator("#settings-volume").input_value() == "40"
+    assert await page.locator("#settings-mute").is_checked()
+    assert await page.locator("#settings-repeat").input_value() == "7"
+    await expect(page.locator("#logout")).to_have_text("Log out")
+    await expect(page.locator("#sound-status")).to_have_text("Sound: muted")
+    await expect(page.locator("#sound-gate")).to_be_hidden()
+
+    order = await paid_order(api, kit)
+    await expect(console.card(order["id"]).locator(".flag-new")).to_have_text("New order")
+    await page.wait_for_timeout(300)
+    assert await console.chimes() == [] and await console.spoken() == []
+
+    await console.open_settings()
+    await page.uncheck("#settings-mute")
+    await expect(page.locator("#sound-status")).to_have_text("Sound: OFF")
+    await page.click("#enable-sound")
+    # Switching sound on while an order waits rings for it at once.
+    await console.wait_chimes("order", 1)
+    await page.click("#settings-test")
+    [spoken] = await console.wait_spoken(1)
+    assert spoken["text"] == "You have a new takeout order. Please handle it promptly."
+    assert abs(spoken["volume"] - 0.4) < 0.01
+    assert console.errors == []
+    await console.close()
