@@ -19,6 +19,7 @@ from orderbell import __version__
 from orderbell.broker import Broker, create_broker
 from orderbell.delivery.hub import Hub
 from orderbell.logs import install_redaction
+from orderbell.metrics import Metrics
 from orderbell.security import TokenIssuer
 from orderbell.services.outbox import Outbox
 from orderbell.services.replay import LogSource, Retention
@@ -42,6 +43,7 @@ class Orderbell:
     retention: Retention
     tokens: TokenIssuer
     presenter: Presenter
+    metrics: Metrics
 
 
 def build(settings: Settings) -> Orderbell:
@@ -81,6 +83,7 @@ def build(settings: Settings) -> Orderbell:
         ),
         tokens=TokenIssuer(settings.secret_key, ttl=timedelta(minutes=settings.token_ttl_minutes)),
         presenter=Presenter(settings.timezone),
+        metrics=Metrics(hub, outbox, broker),
     )
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+from typing import Any
 
 _SECRET_QUERY = re.compile(r"(?i)\b(token|password|api_key|key)=[^&\s\"']*")
 
@@ -32,3 +34,46 @@ def install_redaction(
         logger = logging.getLogger(name)
         if not any(isinstance(f, RedactSecrets) for f in logger.filters):
             logger.addFilter(RedactSecrets())
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message (and the error, if any)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def logging_config(level: str, fmt: str) -> dict[str, Any]:
+    """A ``logging.config.dictConfig`` for the server: text or JSON lines, secrets redacted."""
+    formatter: dict[str, Any] = (
+        {"()": "orderbell.logs.JsonFormatter"}
+        if fmt == "json"
+        else {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
+    )
+    handler = {
+        "class": "logging.StreamHandler",
+        "formatter": "main",
+        "filters": ["redact"],
+        "stream": "ext://sys.stderr",
+    }
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"redact": {"()": "orderbell.logs.RedactSecrets"}},
+        "formatters": {"main": formatter},
+        "handlers": {"main": handler},
+        "loggers": {
+            "uvicorn": {"handlers": ["main"], "level": level.upper(), "propagate": False},
+            "uvicorn.error": {"level": level.upper()},
+            "uvicorn.access": {"handlers": ["main"], "level": level.upper(), "propagate": False},
+        },
+        "root": {"handlers": ["main"], "level": level.upper()},
+    }

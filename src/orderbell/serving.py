@@ -15,6 +15,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
+from orderbell.logs import logging_config
 from orderbell.settings import Settings
 
 BACKLOG = 4096
@@ -46,6 +47,7 @@ def uvicorn_config(app: FastAPI | str, settings: Settings, **extra: Any) -> uvic
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        log_config=logging_config(settings.log_level, settings.log_format),
         # Alert frames are small; compressing them costs more CPU and memory
         # per console than it saves on the wire.
         ws_per_message_deflate=False,

@@ -62,7 +62,10 @@ class Settings(BaseSettings):
     token_ttl_minutes: int = Field(12 * 60, ge=1, description="Lifetime of login tokens.")
     auto_pay: bool = Field(False, description="Mark orders paid on submit, as the seed does.")
     timezone: str = Field("Asia/Shanghai", description="Zone in which times are shown.")
-    log_level: str = "info"
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    log_format: Literal["text", "json"] = Field(
+        "text", description="json: one JSON object per line."
+    )
 
     heartbeat_seconds: float = Field(
         20.0, gt=0, description="How often consoles are pinged (and protocol 2 gets a ping frame)."

@@ -107,8 +107,8 @@ def running_server(
     """A migrated database and a server on it, stopped at the end."""
     database_url = database_url or f"sqlite+aiosqlite:///{tmp / 'orderbell.db'}"
     env = dict(os.environ)
-    env.update({f"ORDERBELL_{k.upper()}": v for k, v in settings.items()})
     env.update(ORDERBELL_DATABASE_URL=database_url, ORDERBELL_LOG_LEVEL="warning")
+    env.update({f"ORDERBELL_{k.upper()}": v for k, v in settings.items()})
     subprocess.run(
         [sys.executable, "-m", "orderbell", "db", "upgrade"],
         env=env,

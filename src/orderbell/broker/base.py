@@ -30,6 +30,8 @@ class Broker(ABC):
     def __init__(self) -> None:
         self._receiver: Receiver | None = None
         self._reconnect_hook: ReconnectHook | None = None
+        #: How many times the connection was re-established (for metrics).
+        self.reconnects = 0
 
     def attach(self, receiver: Receiver) -> None:
         """Set the function that gets every message of the subscribed shops."""
@@ -51,6 +53,7 @@ class Broker(ABC):
             self._receiver(shop_id, payload)
 
     async def _reconnected(self) -> None:
+        self.reconnects += 1
         if self._reconnect_hook is None:
             return
         try:

@@ -26,6 +26,8 @@ class Frame:
     text: str
     seq: int | None
     size: int
+    #: When the alert was stored (UNIX time), for latency metrics; None for control frames.
+    created: float | None = None
 
     @property
     def control(self) -> bool:
@@ -43,12 +45,23 @@ class Frame:
         if not isinstance(data, dict):
             raise ValueError("a frame must be a JSON object")
         seq = data.get("seq") if isinstance(data.get("type"), int) else None
-        return cls(payload.decode(), seq if isinstance(seq, int) else None, len(payload))
+        if not isinstance(seq, int):
+            return cls(payload.decode(), None, len(payload))
+        return cls(payload.decode(), seq, len(payload), _timestamp(data.get("createdAt")))
 
     @classmethod
     def of(cls, payload: bytes, seq: int | None = None) -> Frame:
         """A frame of already-known ``seq`` (None: a control frame)."""
         return cls(payload.decode(), seq, len(payload))
+
+
+def _timestamp(value: object) -> float | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except ValueError:
+        return None
 
 
 def encode_alert(alert: Alert, **extra: Any) -> bytes:

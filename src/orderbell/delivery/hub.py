@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from orderbell.broker import Broker
@@ -57,6 +57,8 @@ class Hub:
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
         self.delivered = 0
+        #: Called once per alert frame handed to this process's consoles (metrics).
+        self.on_fan_out: Callable[[Frame], None] | None = None
         broker.attach(self.deliver)
 
     def count(self, shop_id: int | None = None) -> int:
@@ -137,6 +139,8 @@ class Hub:
                     dead.append(console)
             if frame.seq is not None:
                 self.delivered += len(consoles)
+                if self.on_fan_out is not None:
+                    self.on_fan_out(frame)
         for console in dead:
             self._forget(console)
         if dead and not self._consoles.get(shop_id):

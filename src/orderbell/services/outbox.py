@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -125,6 +125,8 @@ class Outbox:
         self._published: list[tuple[int, int]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self.relayed = 0
+        #: Called with the alerts of every committed transaction (metrics).
+        self.on_commit: Callable[[Sequence[Alert]], None] | None = None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Work]:
@@ -133,6 +135,8 @@ class Outbox:
             work = Work(session)
             yield work
         if work.alerts:
+            if self.on_commit is not None:
+                self.on_commit(work.alerts)
             await self.publish(work.alerts)
         for shop_id, payload in work.notices:
             try:

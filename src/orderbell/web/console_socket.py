@@ -189,6 +189,8 @@ async def console_socket(websocket: WebSocket, sid: str) -> None:
         console.close()
         await parts.hub.leave(console)
         await console.wait_closed()
+        if console.too_slow:
+            parts.metrics.slow_disconnects.inc()
 
 
 async def _catch_up(
@@ -232,6 +234,7 @@ async def _catch_up(
         # Awaited one by one: a slow console slows only its own replay.
         for alert in window.alerts:
             await websocket.send_text(encode_alert(alert).decode())
+        parts.metrics.replayed.inc(len(window.alerts))
         replayed_up_to = window.latest_seq
     if v2:
         unhandled = await replay.open_alerts(parts.database, shop_id)

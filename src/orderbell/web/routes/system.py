@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from orderbell import __version__
 from orderbell.web.deps import Parts
@@ -17,6 +18,12 @@ router = APIRouter(tags=["system"])
 async def healthz() -> dict[str, Any]:
     """The process is alive."""
     return ok({"status": "ok", "version": __version__})
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(parts: Parts) -> Response:
+    """Prometheus metrics of this process."""
+    return Response(parts.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/readyz")

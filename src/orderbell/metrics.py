@@ -1,0 +1,95 @@
+"""Prometheus metrics of one server process, served at ``/metrics``.
+
+Counters that the hot path already keeps (deliveries, consoles, relayed
+alerts, broker reconnects) are read when scraped instead of being counted
+twice. Each process has its own registry; with several workers, scrape each
+process (or sum them in the monitoring system).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from orderbell.broker import Broker
+from orderbell.delivery.frames import Frame
+from orderbell.delivery.hub import Hub
+from orderbell.domain.alerts import Alert
+from orderbell.services.outbox import Outbox
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class _Live(Collector):
+    def __init__(self, hub: Hub, outbox: Outbox, broker: Broker) -> None:
+        self._hub, self._outbox, self._broker = hub, outbox, broker
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "orderbell_consoles_connected",
+            "Consoles connected to this process.",
+            value=self._hub.count(),
+        )
+        yield CounterMetricFamily(
+            "orderbell_alert_deliveries",
+            "Alert frames handed to consoles (one per alert per console).",
+            value=self._hub.delivered,
+        )
+        yield CounterMetricFamily(
+            "orderbell_alerts_relayed",
+            "Committed alerts found unpublished and published by the relay.",
+            value=self._outbox.relayed,
+        )
+        yield CounterMetricFamily(
+            "orderbell_broker_reconnects",
+            "Times the broker connection was re-established.",
+            value=self._broker.reconnects,
+        )
+
+
+class Metrics:
+    """The metrics of one process, fed by hooks on the hub, the outbox and the console socket."""
+
+    def __init__(self, hub: Hub, outbox: Outbox, broker: Broker) -> None:
+        self.registry = CollectorRegistry()
+        self.alerts_created = Counter(
+            "orderbell_alerts_created",
+            "Alerts committed by this process, by type (1 new order, 2 reminder).",
+            ["type"],
+            registry=self.registry,
+        )
+        self.delivery_latency = Histogram(
+            "orderbell_delivery_latency_seconds",
+            "From an alert being stored to its hand-over to this process's consoles.",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.slow_disconnects = Counter(
+            "orderbell_slow_console_disconnects",
+            "Consoles cut off because they fell too far behind (close code 4408).",
+            registry=self.registry,
+        )
+        self.replayed = Counter(
+            "orderbell_replayed_alerts",
+            "Alerts sent to resuming consoles from the log.",
+            registry=self.registry,
+        )
+        self.registry.register(_Live(hub, outbox, broker))
+        hub.on_fan_out = self._fanned_out
+        outbox.on_commit = self._committed
+
+    def _fanned_out(self, frame: Frame) -> None:
+        if frame.created is not None:
+            self.delivery_latency.observe(max(0.0, time.time() - frame.created))
+
+    def _committed(self, alerts: Sequence[Alert]) -> None:
+        for alert in alerts:
+            self.alerts_created.labels(type=str(int(alert.type))).inc()
+
+    def render(self) -> bytes:
+        """The metrics in Prometheus' text format."""
+        return generate_latest(self.registry)
