@@ -1,0 +1,272 @@
+"""The asyncio console client."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import httpx
+import orjson
+import websockets
+
+from orderbell.client.errors import ApiError, LoginFailed, ServerUnreachable
+from orderbell.client.events import Alert, Event, Handled, Reset, Status
+
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_FORBIDDEN = 4403
+
+
+class ConsoleClient:
+    """A merchant console over the orderbell protocol (version 2).
+
+    Args:
+        url: the server's base URL, e.g. ``http://127.0.0.1:8080``.
+        username: a merchant login.
+        password: its password.
+        state_file: where the last processed ``seq`` is kept, so that a new
+            client (after a restart of your program) resumes where the last
+            one stopped. Without it, resuming works only within this object.
+        backoff_initial, backoff_max: reconnect delays in seconds; each
+            attempt waits a random time up to the doubled delay (full jitter).
+
+    Alerts are delivered at least once by the server and deduplicated here
+    by ``seq``, so each is yielded once, in order.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        username: str,
+        password: str,
+        *,
+        state_file: str | os.PathLike[str] | None = None,
+        sid: str | None = None,
+        backoff_initial: float = 0.5,
+        backoff_max: float = 30.0,
+        timeout: float = 10.0,
+    ) -> None:
+        parts = urlsplit(url.rstrip("/"))
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"url must be http(s)://host[:port], not {url!r}")
+        self.url = f"{parts.scheme}://{parts.netloc}{parts.path}"
+        self._ws_base = (
+            "wss" if parts.scheme == "https" else "ws"
+        ) + f"://{parts.netloc}{parts.path}"
+        self.username = username
+        self._password = password
+        self._state = Path(state_file) if state_file is not None else None
+        self.sid = sid or "sdk-" + secrets.token_hex(4)
+        self._backoff = (backoff_initial, backoff_max)
+        self._http = httpx.AsyncClient(base_url=self.url, timeout=timeout)
+        self._token: str | None = None
+        self.shop_id: int | None = None
+        self.last_seq = self._load_seq()
+
+    async def __aenter__(self) -> ConsoleClient:
+        await self.login()
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the HTTP client."""
+        await self._http.aclose()
+
+    async def login(self) -> None:
+        """Log in and keep the token.
+
+        Raises:
+            LoginFailed: wrong username or password.
+            ServerUnreachable: the server did not answer.
+        """
+        try:
+            response = await self._http.post(
+                "/admin/employee/login",
+                json={"username": self.username, "password": self._password},
+            )
+        except httpx.TransportError as exc:
+            raise ServerUnreachable(f"cannot reach {self.url}: {exc}") from exc
+        if response.status_code in (401, 403, 422):
+            raise LoginFailed(_message(response) or "login refused")
+        data = _unwrap(response)
+        self._token = str(data["token"])
+        self.shop_id = int(data["shopId"])
+
+    async def events(self) -> AsyncIterator[Event]:
+        """Every event, forever: alerts (once each, in order), handled notices,
+        resets and connection changes. Reconnects by itself.
+
+        Raises:
+            LoginFailed: the server refused the login (also after a token expired).
+        """
+        attempt = 0
+        relogged = False
+        while True:
+            if self._token is None:
+                await self.login()
+            try:
+                async with websockets.connect(self._socket_url(), open_timeout=10) as ws:
+                    yield Status("connected")
+                    attempt = 0
+                    async for message in ws:
+                        event = self._event(orjson.loads(message))
+                        if event is None:
+                            continue
+                        yield event
+                        if isinstance(event, Alert):
+                            self._save_seq(event.seq)
+                    reason = f"closed ({ws.close_code})"
+            except websockets.ConnectionClosed as exc:
+                code = exc.rcvd.code if exc.rcvd else None
+                if code == CLOSE_UNAUTHORIZED and not relogged:
+                    # The token expired: one fresh login, then on as before.
+                    self._token, relogged = None, True
+                    continue
+                if code in (CLOSE_UNAUTHORIZED, CLOSE_FORBIDDEN):
+                    raise LoginFailed(exc.rcvd.reason if exc.rcvd else "refused") from exc
+                reason = f"connection lost ({code})"
+            except (OSError, TimeoutError, websockets.InvalidHandshake) as exc:
+                reason = f"cannot connect: {exc}"
+            relogged = False
+            delay = random.uniform(0, min(self._backoff[1], self._backoff[0] * 2**attempt))
+            attempt = min(attempt + 1, 16)
+            yield Status("reconnecting", reason, delay)
+            await asyncio.sleep(delay)
+
+    async def alerts(self) -> AsyncIterator[Alert]:
+        """Only the alerts of ``events()``."""
+        async for event in self.events():
+            if isinstance(event, Alert):
+                yield event
+
+    def _event(self, frame: dict[str, Any]) -> Event | None:
+        kind = frame.get("type")
+        if isinstance(kind, int):
+            alert = Alert.from_frame(frame)
+            return alert if alert.seq > self.last_seq else None
+        if kind == "handled":
+            return Handled(
+                alert_seq=int(frame["alertSeq"]),
+                alert_type=int(frame["alertType"]),
+                order_id=frame.get("orderId"),
+                action=str(frame["action"]),
+                by=frame.get("by"),
+                reply=frame.get("reply"),
+            )
+        if kind == "reset":
+            # What follows starts at oldestSeq, whatever this client saw before.
+            self.last_seq = int(frame["oldestSeq"]) - 1
+            return Reset(
+                int(frame["since"]),
+                int(frame["latestSeq"]),
+                int(frame["oldestSeq"]),
+                str(frame["reason"]),
+            )
+        return None
+
+    def _socket_url(self) -> str:
+        query = {"token": self._token or "", "protocol": "2"}
+        if self.last_seq:
+            query["since"] = str(self.last_seq)
+        return f"{self._ws_base}/ws/{self.sid}?{urlencode(query)}"
+
+    def _load_seq(self) -> int:
+        if self._state is None:
+            return 0
+        with contextlib.suppress(FileNotFoundError, ValueError):
+            return int(self._state.read_text().strip() or 0)
+        return 0
+
+    def _save_seq(self, seq: int) -> None:
+        self.last_seq = max(self.last_seq, seq)
+        if self._state is None:
+            return
+        self._state.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self._state.with_name(self._state.name + ".tmp")
+        temporary.write_text(str(self.last_seq))
+        temporary.replace(self._state)  # atomic: never a half-written file
+
+    # Actions on orders -------------------------------------------------
+
+    async def order(self, order_id: int) -> dict[str, Any]:
+        """The order's details (dishes, amount, address, remark)."""
+        data: dict[str, Any] = await self._call("GET", f"/admin/order/details/{order_id}")
+        return data
+
+    async def confirm(self, order_id: int) -> None:
+        """Accept an order that waits for the shop."""
+        await self._call("PUT", "/admin/order/confirm", json={"id": order_id})
+
+    async def reject(self, order_id: int, reason: str) -> None:
+        """Reject an order that waits for the shop."""
+        await self._call(
+            "PUT", "/admin/order/rejection", json={"id": order_id, "rejectionReason": reason}
+        )
+
+    async def deliver(self, order_id: int) -> None:
+        """Send an accepted order out for delivery."""
+        await self._call("PUT", f"/admin/order/delivery/{order_id}")
+
+    async def complete(self, order_id: int) -> None:
+        """Mark a delivered order completed."""
+        await self._call("PUT", f"/admin/order/complete/{order_id}")
+
+    async def reply(self, order_id: int, choice: str, text: str | None = None) -> str:
+        """Answer the order's open reminders (``cooking``, ``out_for_delivery``,
+        ``weather_delay``, ``short_handed``, or ``custom`` with ``text``); returns the reply text."""
+        body = {"orderId": order_id, "reply": choice, "text": text}
+        data = await self._call("PUT", "/admin/alert/reply", json=body)
+        return str(data["reply"])
+
+    async def _call(self, method: str, path: str, **kw: Any) -> Any:
+        """An authenticated API call; one fresh login if the token expired.
+
+        Raises:
+            ApiError: the server refused the action.
+            ServerUnreachable: no answer.
+        """
+        for attempt in range(2):
+            if self._token is None:
+                await self.login()
+            try:
+                response = await self._http.request(
+                    method, path, headers={"token": self._token or ""}, **kw
+                )
+            except httpx.TransportError as exc:
+                raise ServerUnreachable(f"cannot reach {self.url}: {exc}") from exc
+            if response.status_code == 401 and attempt == 0:
+                self._token = None
+                continue
+            return _unwrap(response)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _message(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("msg") or "")
+    except ValueError:
+        return response.text[:200]
+
+
+def _unwrap(response: httpx.Response) -> Any:
+    try:
+        body = response.json()
+    except ValueError:
+        raise ApiError(response.status_code, response.text[:200] or "not a JSON answer") from None
+    if response.status_code >= 400 or body.get("code") != 1:
+        raise ApiError(response.status_code, str(body.get("msg") or "request failed"))
+    return body.get("data")
