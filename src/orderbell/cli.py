@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -200,6 +202,51 @@ def demo(database_url: DatabaseOption = None) -> None:
         f"demo logins: merchant demo / {DEMO_PASSWORD} (shop 1), demo2 / {DEMO_PASSWORD} (shop 2); "
         f"customer {DEMO_CUSTOMER_PHONE} / {DEMO_PASSWORD}"
     )
+
+
+@app.command()
+def listen(
+    url: Annotated[
+        str, typer.Option(help="The server, e.g. http://127.0.0.1:8080")
+    ] = "http://127.0.0.1:8080",
+    user: Annotated[str, typer.Option("--user", "-u", help="Merchant login.")] = "demo",
+    json_lines: Annotated[
+        bool, typer.Option("--json", help="One JSON object per line, for pipes.")
+    ] = False,
+    speak: Annotated[bool, typer.Option(help="Speak each alert with espeak-ng.")] = False,
+    bell: Annotated[bool, typer.Option(help="Ring the terminal bell on each alert.")] = True,
+    state_file: Annotated[
+        Path | None,
+        typer.Option(help="Where the last seen alert is kept, to resume after a restart."),
+    ] = None,
+) -> None:
+    """Show a shop's alerts as they arrive; resumes after network cuts and restarts.
+
+    The password is read from ORDERBELL_PASSWORD or asked for. Exit status: 2
+    wrong login, 3 server unreachable.
+    """
+    from orderbell.client import ConsoleClient, LoginFailed, ServerUnreachable
+    from orderbell.client.terminal import Listener, default_state_file, run
+
+    password = os.environ.get("ORDERBELL_PASSWORD") or typer.prompt("Password", hide_input=True)
+    try:
+        client = ConsoleClient(
+            url, user, password, state_file=state_file or default_state_file(url, user)
+        )
+    except ValueError as exc:
+        typer.secho(f"error: {exc}", err=True, fg="red")
+        raise typer.Exit(2) from exc
+    listener = Listener(
+        client, json_lines=json_lines, bell=bell, speak=speak, colour=sys.stdout.isatty()
+    )
+    try:
+        run(listener)
+    except LoginFailed as exc:
+        typer.secho(f"error: login refused: {exc}", err=True, fg="red")
+        raise typer.Exit(2) from exc
+    except ServerUnreachable as exc:
+        typer.secho(f"error: {exc}", err=True, fg="red")
+        raise typer.Exit(3) from exc
 
 
 def main() -> None:
