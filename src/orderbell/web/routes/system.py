@@ -9,7 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from orderbell import __version__
 from orderbell.web.deps import Parts
-from orderbell.web.envelope import ok
+from orderbell.web.envelope import failure, ok
 
 router = APIRouter(tags=["system"])
 
@@ -27,8 +27,17 @@ async def metrics(parts: Parts) -> Response:
 
 
 @router.get("/readyz")
-async def readyz(parts: Parts) -> dict[str, Any]:
-    """The database and the broker answer."""
-    await parts.database.ping()
-    await parts.broker.ping()
-    return ok({"status": "ready"})
+async def readyz(parts: Parts) -> Any:
+    """The database and the broker answer (503 when one does not)."""
+    checks: dict[str, str] = {}
+    for name, ping in (("database", parts.database.ping), ("broker", parts.broker.ping)):
+        try:
+            await ping()
+            checks[name] = "ok"
+        except Exception as exc:
+            checks[name] = f"unavailable: {type(exc).__name__}"
+    if any(v != "ok" for v in checks.values()):
+        return failure(
+            503, "Not ready: " + ", ".join(f"{k} {v}" for k, v in checks.items()), checks
+        )
+    return ok({"status": "ready", **checks})
