@@ -123,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     from orderbell.web import console_socket
     from orderbell.web.routes import (
+        console_page,
         customer_orders,
         customers,
         merchants,
@@ -133,7 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
 
     routers = (system, customers, customer_orders, merchants, shop_orders, shop_alerts, publish)
-    for module in (*routers, console_socket):
+    for module in (*routers, console_socket, console_page):
         app.include_router(module.router)
     return app
 
