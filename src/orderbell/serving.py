@@ -17,6 +17,7 @@ from fastapi import FastAPI
 
 from orderbell.logs import logging_config
 from orderbell.settings import Settings
+from orderbell.web.ws_protocol import ConsoleWebSocketProtocol
 
 BACKLOG = 4096
 
@@ -57,6 +58,7 @@ def uvicorn_config(app: FastAPI | str, settings: Settings, **extra: Any) -> uvic
         # Consoles send nothing large; a big frame is a mistake or an attack.
         ws_max_size=64 * 1024,
         backlog=BACKLOG,
+        ws=ConsoleWebSocketProtocol,
         **extra,
     )
 

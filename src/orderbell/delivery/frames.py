@@ -7,6 +7,7 @@ string ``type`` and no ``seq``: they are about the alerts, not alerts.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -28,6 +29,8 @@ class Frame:
     size: int
     #: When the alert was stored (UNIX time), for latency metrics; None for control frames.
     created: float | None = None
+    #: The whole WebSocket text frame (header and payload), built once for all consoles.
+    wire: bytes = b""
 
     @property
     def control(self) -> bool:
@@ -46,13 +49,31 @@ class Frame:
             raise ValueError("a frame must be a JSON object")
         seq = data.get("seq") if isinstance(data.get("type"), int) else None
         if not isinstance(seq, int):
-            return cls(payload.decode(), None, len(payload))
-        return cls(payload.decode(), seq, len(payload), _timestamp(data.get("createdAt")))
+            return cls.of(payload)
+        return cls(
+            payload.decode(),
+            seq,
+            len(payload),
+            _timestamp(data.get("createdAt")),
+            text_frame(payload),
+        )
 
     @classmethod
     def of(cls, payload: bytes, seq: int | None = None) -> Frame:
         """A frame of already-known ``seq`` (None: a control frame)."""
-        return cls(payload.decode(), seq, len(payload))
+        return cls(payload.decode(), seq, len(payload), None, text_frame(payload))
+
+
+def text_frame(payload: bytes) -> bytes:
+    """``payload`` as one unmasked, final WebSocket text frame (RFC 6455, server side)."""
+    size = len(payload)
+    if size < 126:
+        header = bytes((0x81, size))
+    elif size < 1 << 16:
+        header = struct.pack("!BBH", 0x81, 126, size)
+    else:
+        header = struct.pack("!BBQ", 0x81, 127, size)
+    return header + payload
 
 
 def _timestamp(value: object) -> float | None:

@@ -22,6 +22,7 @@ from orderbell.bootstrap import Orderbell
 from orderbell.delivery.frames import Frame, control, encode_alert, now_iso
 from orderbell.domain.errors import Unauthorized
 from orderbell.services import replay
+from orderbell.web.ws_protocol import direct_writer
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["console"])
@@ -48,6 +49,9 @@ class SocketConsole:
         self, websocket: WebSocket, shop_id: int, *, control_frames: bool, max_buffer: int
     ) -> None:
         self._websocket = websocket
+        # Where the server offers it, live frames skip the queue and the
+        # writer task: one transport write per console per alert.
+        self._direct = direct_writer(websocket.scope)
         self._shop_id = shop_id
         self._control_frames = control_frames
         self._max_buffer = max_buffer
@@ -76,6 +80,12 @@ class SocketConsole:
         return self._enqueue(frame)
 
     def _enqueue(self, frame: Frame) -> bool:
+        direct = self._direct
+        if direct is not None:
+            if direct.buffered() + frame.size > self._max_buffer:
+                self._cut_off()
+                return False
+            return direct.write(frame.wire)
         if self._queued + frame.size > self._max_buffer:
             self._cut_off()
             return False
@@ -90,7 +100,8 @@ class SocketConsole:
         for frame in held:
             if (frame.seq is None or frame.seq > replayed_up_to) and not self._enqueue(frame):
                 return
-        self._writer = asyncio.create_task(self._write())
+        if self._direct is None:
+            self._writer = asyncio.create_task(self._write())
 
     def close(self) -> None:
         """Stop taking frames and stop the writer."""
@@ -109,6 +120,9 @@ class SocketConsole:
     def _cut_off(self) -> None:
         self.too_slow = True
         self.close()
+        if self._direct is not None:
+            self._direct.close(CLOSE_TOO_SLOW, "too slow")
+            return
         # The writer may be stuck on a full socket; the close frame is queued
         # behind it, and the server's ping timeout ends a peer that never reads.
         asyncio.get_running_loop().create_task(self._close_socket(CLOSE_TOO_SLOW, "too slow"))
