@@ -44,6 +44,8 @@ class Server:
     env: dict[str, str]
     process: subprocess.Popen[bytes] | None = None
     extra_args: list[str] = field(default_factory=list)
+    #: Another way to start it (``{port}`` is filled in), e.g. plain uvicorn.
+    command: list[str] | None = None
 
     @property
     def base_url(self) -> str:
@@ -57,16 +59,17 @@ class Server:
 
     def start(self, timeout: float = 20) -> None:
         with self.log_path.open("ab") as log:
+            default = [
+                sys.executable,
+                "-m",
+                "orderbell",
+                "serve",
+                "--port",
+                "{port}",
+                *self.extra_args,
+            ]
             self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "orderbell",
-                    "serve",
-                    "--port",
-                    str(self.port),
-                    *self.extra_args,
-                ],
+                [arg.format(port=self.port) for arg in self.command or default],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -102,7 +105,7 @@ class Server:
 
 @contextmanager
 def running_server(
-    tmp: Path, *, database_url: str | None = None, **settings: str
+    tmp: Path, *, database_url: str | None = None, command: list[str] | None = None, **settings: str
 ) -> Iterator[Server]:
     """A migrated database and a server on it, stopped at the end."""
     database_url = database_url or f"sqlite+aiosqlite:///{tmp / 'orderbell.db'}"
@@ -115,7 +118,7 @@ def running_server(
         check=True,
         capture_output=True,
     )
-    server = Server(free_port(), database_url, tmp / "server.log", env)
+    server = Server(free_port(), database_url, tmp / "server.log", env, command=command)
     server.start()
     try:
         yield server

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 from pathlib import Path
 
@@ -294,5 +295,36 @@ async def test_auto_pay_raises_the_alert_on_submit(tmp_path: Path) -> None:
             assert (alert["type"], alert["orderId"], alert["seq"]) == (1, order["id"], 1)
             again = await client.pay(customer, order["orderNumber"])
             assert again["status"] == 2
+        finally:
+            await client.aclose()
+
+
+async def test_consoles_work_under_a_plain_asgi_server(tmp_path: Path) -> None:
+    """Without orderbell's own WebSocket transport, frames go through ASGI sends."""
+    plain_uvicorn = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "orderbell.bootstrap:app_from_environment",
+        "--port",
+        "{port}",
+        "--ws",
+        "websockets-sansio",
+        "--log-level",
+        "warning",
+    ]
+    with running_server(tmp_path, command=plain_uvicorn) as srv:
+        client = Api(srv)
+        try:
+            kit = await new_shop(srv.database_url)
+            merchant = await client.merchant_token(kit.username)
+            customer, address = await client.new_customer()
+            async with websockets.connect(srv.ws_url(merchant, protocol="2")) as ws:
+                assert [f["type"] for f in await collect(ws, 2)] == ["hello", "synced"]
+                order = await client.place_order(customer, address, [kit.dish_ids[0]])
+                await client.pay(customer, order["orderNumber"])
+                [alert] = await collect(ws, 1)
+            assert (alert["type"], alert["orderId"], alert["seq"]) == (1, order["id"], 1)
         finally:
             await client.aclose()
