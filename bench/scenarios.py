@@ -1,0 +1,487 @@
+"""The three scenarios: fan-out, platform mix, idle consoles.
+
+Each returns a list of result rows (dicts); ``bench.report`` prints,
+saves and plots them. Every loop here is bounded in count and in time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import os
+import secrets
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from bench import http, procs, seed, systems
+from bench.loadclient import ClientPool
+from bench.stats import summary_ms
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class Config:
+    servers: list[str] = field(default_factory=lambda: list(systems.ALL))
+    fanout_sizes: list[int] = field(default_factory=lambda: [1000, 5000, 10000])
+    #: alerts of the latency run, one every ``paced_interval`` seconds
+    paced_alerts: int = 20
+    paced_interval: float = 0.1
+    #: alerts raised at once for the throughput run (0: about 100k deliveries' worth)
+    burst_alerts: int = 0
+    idle_sizes: list[int] = field(default_factory=lambda: [10000, 19000])
+    idle_warmup: int = 50
+    idle_heartbeat: float = 5.0
+    idle_window: float = 10.0
+    platform_modes: list[str] = field(default_factory=lambda: ["sqlite", "postgres"])
+    platform_shops: int = 5000
+    platform_customers: int = 200
+    platform_rates: list[int] = field(
+        default_factory=lambda: [100, 200, 300, 400, 500, 600, 700, 800, 1000, 1200, 1500]
+    )
+    platform_step_seconds: float = 4.0
+    #: a step with a p99 above this (ms) or below 80% of its rate ends the stepping
+    platform_stop_p99_ms: float = 1000.0
+    postgres_admin_url: str = "postgresql://postgres@127.0.0.1:5432/test"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    settle: float = 1.0
+    drain_timeout: float = 20.0
+    max_pending: int = 256
+    per_client: int = 10_000
+
+
+def now_us() -> int:
+    return time.time_ns() // 1000
+
+
+async def start_system(name: str, work: Path, *, heartbeat: float | None = None) -> systems.System:
+    if name == "orderbell":
+        return await systems.start_orderbell_fanout(work, heartbeat=heartbeat)
+    return await systems.start_reference(name, work, heartbeat=heartbeat or 0.0)
+
+
+class Triggers:
+    """Raises alerts in a system over a few keep-alive connections."""
+
+    def __init__(self, system: systems.System, size: int = 16) -> None:
+        self.system = system
+        self.pool = http.Pool("127.0.0.1", system.ports[0], size)
+        self.errors = 0
+        self.sent: list[int] = []
+
+    async def fire(self, order_id: int) -> None:
+        head, body = self.system.trigger(order_id)
+        self.sent.append(order_id)
+        try:
+            status, _ = await self.pool.request(head, body)
+        except (OSError, http.HttpError):
+            status = 0
+        if status not in (200, 201):
+            self.errors += 1
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+def latencies(records: Any, sent: set[int]) -> list[int]:
+    """receipt - orderId (us) of every record whose orderId is a send time we used."""
+    out = []
+    for i in range(0, len(records), 2):
+        order_id = records[i]
+        if order_id in sent:
+            out.append(records[i + 1] - order_id)
+    return out
+
+
+# fan-out ----------------------------------------------------------------------
+
+
+async def fanout(config: Config, work: Path, binary: Path, log: Log) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for name in config.servers:
+        log(f"fan-out: {systems.label(name)}")
+        system = await start_system(name, work)
+        try:
+            async with ClientPool(
+                binary,
+                system.targets,
+                work,
+                consoles=max(config.fanout_sizes),
+                per_process=config.per_client,
+                max_pending=config.max_pending,
+                name=f"fanout-{name}-",
+            ) as pool:
+                for size in config.fanout_sizes:
+                    row = await _fanout_size(config, work, system, pool, size, log)
+                    rows.append(row)
+                    if row.get("error"):
+                        break
+        finally:
+            system.stop()
+    return rows
+
+
+async def _fanout_size(
+    config: Config, work: Path, system: systems.System, pool: ClientPool, size: int, log: Log
+) -> dict[str, Any]:
+    row: dict[str, Any] = {"server": system.name, "label": systems.label(system.name)}
+    row["consoles"] = size
+    began = time.monotonic()
+    opened, failed, deflate = await pool.connect_to(size, within=180)
+    row.update(open=opened, failed=failed, deflate_accepted=deflate)
+    row["connect_seconds"] = time.monotonic() - began
+    if opened < size or not system.alive():
+        row["error"] = f"only {opened} of {size} consoles connected"
+        log(f"  {size}: {row['error']}")
+        return row
+    await asyncio.sleep(config.settle)
+    loop = asyncio.get_running_loop()
+
+    # Latency: one alert every paced_interval seconds.
+    triggers = Triggers(system)
+    await pool.reset()
+    server_cpu, client_cpu = system.cpu(), await pool.cpu()
+    tasks = []
+    start = loop.time()
+    for i in range(config.paced_alerts):
+        delay = start + i * config.paced_interval - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(loop.create_task(triggers.fire(now_us())))
+    expected = config.paced_alerts * size
+    await pool.wait_records(expected, config.drain_timeout)
+    await asyncio.wait_for(asyncio.gather(*tasks), config.drain_timeout)
+    lat = latencies(await pool.records(work), set(triggers.sent))
+    row.update(summary_ms(lat, max(0, expected - len(lat))))
+    row["paced_alerts"] = config.paced_alerts
+    row["paced_delivered"] = len(lat)
+    row["paced_expected"] = expected
+    row["trigger_errors"] = triggers.errors
+    row["paced_server_cpu_s"] = system.cpu() - server_cpu
+    row["paced_client_cpu_s"] = await pool.cpu() - client_cpu
+
+    # Throughput: a burst of alerts raised at once.
+    burst = config.burst_alerts or max(5, min(20, 100_000 // size))
+    triggers.sent.clear()
+    await pool.reset()
+    server_cpu, client_cpu = system.cpu(), await pool.cpu()
+    t0 = now_us()
+    tasks = [loop.create_task(triggers.fire(now_us())) for _ in range(burst)]
+    expected = burst * size
+    await pool.wait_records(expected, config.drain_timeout)
+    await asyncio.wait_for(asyncio.gather(*tasks), config.drain_timeout)
+    records = await pool.records(work)
+    sent = set(triggers.sent)
+    receipts = [records[i + 1] for i in range(0, len(records), 2) if records[i] in sent]
+    span = (max(receipts) - t0) / 1e6 if receipts else math.inf
+    row["burst_alerts"] = burst
+    row["burst_delivered"] = len(receipts)
+    row["burst_expected"] = expected
+    row["deliveries_per_s"] = len(receipts) / span if receipts else 0.0
+    row["burst_seconds"] = span
+    row["burst_server_cpu_s"] = system.cpu() - server_cpu
+    row["burst_client_cpu_s"] = await pool.cpu() - client_cpu
+    row["trigger_errors"] += triggers.errors
+    triggers.close()
+    stats = await pool.stats()
+    row["closed_by_server"] = stats.closed
+    if not system.alive():
+        row["error"] = "server exited"
+    log(
+        f"  {size:>6} consoles: {row['deliveries_per_s']:>9,.0f} deliveries/s, "
+        f"p50 {row['p50_ms']:.1f} ms, p99 {row['p99_ms']:.1f} ms, max {row['max_ms']:.1f} ms "
+        f"(server CPU {row['burst_server_cpu_s']:.2f} s, client CPU {row['burst_client_cpu_s']:.2f} s "
+        f"in the burst)"
+    )
+    return row
+
+
+# idle consoles ----------------------------------------------------------------
+
+
+async def idle(config: Config, work: Path, binary: Path, log: Log) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for name in config.servers:
+        log(f"idle: {systems.label(name)} (heartbeat every {config.idle_heartbeat:g} s)")
+        system = await start_system(name, work, heartbeat=config.idle_heartbeat)
+        try:
+            total = config.idle_warmup + max(config.idle_sizes)
+            async with ClientPool(
+                binary,
+                system.targets,
+                work,
+                consoles=total,
+                per_process=config.per_client,
+                max_pending=config.max_pending,
+                name=f"idle-{name}-",
+            ) as pool:
+                # A few consoles first, so one-time costs (imports, first buffers)
+                # are in the baseline, not in the per-console figure.
+                await pool.connect_to(config.idle_warmup, within=60)
+                await asyncio.sleep(config.settle * 2)
+                base = system.rss_kb()
+                for size in config.idle_sizes:
+                    row: dict[str, Any] = {"server": name, "label": systems.label(name)}
+                    row.update(
+                        consoles=size, baseline_rss_kb=base, heartbeat_s=config.idle_heartbeat
+                    )
+                    opened, failed, _ = await pool.connect_to(
+                        config.idle_warmup + size, timeout=240
+                    )
+                    row.update(open=opened - config.idle_warmup, failed=failed)
+                    await asyncio.sleep(config.settle * 2)
+                    rss = system.rss_kb()
+                    row["rss_kb"] = rss
+                    row["kb_per_console"] = (rss - base) / size
+                    cpu0, ccpu0, t0 = system.cpu(), await pool.cpu(), time.monotonic()
+                    await asyncio.sleep(config.idle_window)
+                    window = time.monotonic() - t0
+                    row["window_s"] = window
+                    row["idle_cpu_pct"] = (system.cpu() - cpu0) / window * 100
+                    row["client_cpu_pct"] = (await pool.cpu() - ccpu0) / window * 100
+                    stats = await pool.stats()
+                    row["still_open"] = stats.open - config.idle_warmup
+                    row["pings_seen"] = stats.pings
+                    row["server_fds"] = sum(procs.open_fds(p) for p in system.pids)
+                    rows.append(row)
+                    log(
+                        f"  {size:>6} consoles ({row['still_open']} open after the window): "
+                        f"{row['kb_per_console']:.1f} KB each, idle CPU {row['idle_cpu_pct']:.2f}% "
+                        f"of a core"
+                    )
+                    if row["open"] < size or not system.alive():
+                        row["error"] = f"only {row['open']} of {size} consoles connected"
+                        break
+        finally:
+            system.stop()
+    return rows
+
+
+# platform mix -----------------------------------------------------------------
+
+
+async def platform(config: Config, work: Path, binary: Path, log: Log) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for mode in config.platform_modes:
+        log(f"platform mix: {_mode_label(mode)}")
+        rows.extend(await _platform_mode(config, work, binary, mode, log))
+    return rows
+
+
+def _mode_label(mode: str) -> str:
+    return {
+        "sqlite": "SQLite, one process",
+        "postgres": "PostgreSQL + Redis, two processes",
+    }[mode]
+
+
+async def _platform_mode(
+    config: Config, work: Path, binary: Path, mode: str, log: Log
+) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    secret = secrets.token_urlsafe(32)
+    steps = list(config.platform_rates)
+    orders_needed = sum(math.ceil(r * config.platform_step_seconds) for r in steps)
+    cleanup: list[Callable[[], Any]] = []
+    processes = []
+    try:
+        if mode == "sqlite":
+            url = f"sqlite+aiosqlite:///{work / 'platform.db'}"
+            env = systems.orderbell_env(url, secret)
+            count = 1
+        else:
+            url, drop = await _fresh_postgres(config.postgres_admin_url)
+            cleanup.append(drop)
+            prefix = f"bench{os.getpid()}{secrets.token_hex(4)}"
+            env = systems.orderbell_env(
+                url, secret, broker_url=config.redis_url, broker_channel_prefix=prefix
+            )
+            count = 2
+        await asyncio.to_thread(systems.migrate, env, work)
+        began = time.monotonic()
+        kit = await seed.platform(
+            url,
+            shops=config.platform_shops,
+            customers=config.platform_customers,
+            orders=orders_needed,
+            secret=secret,
+        )
+        log(
+            f"  seeded {config.platform_shops} shops and {orders_needed} unpaid orders "
+            f"in {time.monotonic() - began:.1f} s"
+        )
+        ports = []
+        for k in range(count):
+            port, process = await systems.start_orderbell_process(env, work, f"{mode}{k}")
+            ports.append(port)
+            processes.append(process)
+        pids = [p.pid for p in processes]
+        targets = []
+        for _shop, token in sorted(kit.merchant_tokens.items()):
+            targets.append(f"{ports[0]} /ws/a?token={token}")
+            targets.append(f"{ports[-1]} /ws/b?token={token}")
+        tokens_file = work / f"{mode}.tokens"
+        tokens_file.write_text("\n".join(kit.customer_tokens) + "\n")
+        async with ClientPool(
+            binary,
+            targets,
+            work,
+            consoles=len(targets),
+            per_process=config.per_client,
+            max_pending=config.max_pending,
+            name=f"platform-{mode}-",
+        ) as pool:
+            began = time.monotonic()
+            opened, failed, _ = await pool.connect_to(len(targets), within=240)
+            log(
+                f"  {opened} consoles connected in {time.monotonic() - began:.1f} s ({failed} failed)"
+            )
+            if opened < len(targets):
+                return [
+                    {"mode": mode, "error": f"only {opened} of {len(targets)} consoles connected"}
+                ]
+            await asyncio.sleep(config.settle * 2)
+            offset = 0
+            for rate in steps:
+                count_orders = math.ceil(rate * config.platform_step_seconds)
+                jobs = kit.orders[offset : offset + count_orders]
+                offset += count_orders
+                row = await _platform_step(
+                    config, work, mode, rate, jobs, ports, pids, pool, tokens_file
+                )
+                row["consoles"] = opened
+                row["shops"] = config.platform_shops
+                rows.append(row)
+                log(
+                    f"  {rate:>5}/s offered, {row['achieved_per_s']:>7.1f}/s paid: "
+                    f"p50 {row['p50_ms']:.1f} ms, p99 {row['p99_ms']:.1f} ms, "
+                    f"{row['missing']} missing, {row['errors']} errors, "
+                    f"server CPU {row['server_cpu_pct']:.0f}%"
+                )
+                if (
+                    not (row["p99_ms"] <= config.platform_stop_p99_ms)
+                    or row["achieved_per_s"] < 0.8 * rate
+                    or not all(p.poll() is None for p in processes)
+                ):
+                    break
+                await asyncio.sleep(config.settle)
+    finally:
+        for process in processes:
+            procs.stop(process)
+        for step in cleanup:
+            with contextlib.suppress(Exception):
+                await step()
+    return rows
+
+
+async def _platform_step(
+    config: Config,
+    work: Path,
+    mode: str,
+    rate: int,
+    jobs: list[tuple[int, str, int]],
+    ports: list[int],
+    pids: list[int],
+    pool: ClientPool,
+    tokens_file: Path,
+) -> dict[str, Any]:
+    jobs_file = work / f"{mode}-{rate}.jobs"
+    jobs_file.write_text("".join(f"{i} {n} {c}\n" for i, n, c in jobs))
+    out_file = work / f"{mode}-{rate}.paid"
+    await pool.reset()
+    cpu0 = sum(procs.cpu_seconds(p) for p in pids)
+    ccpu0 = await pool.cpu()
+    t0 = time.monotonic()
+    driver = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.driver",
+        "--ports",
+        ",".join(map(str, ports)),
+        "--jobs",
+        str(jobs_file),
+        "--tokens",
+        str(tokens_file),
+        "--rate",
+        str(rate),
+        "--out",
+        str(out_file),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=(work / "driver.err").open("ab"),
+        cwd=systems.REPO,
+        env=dict(os.environ, PYTHONPATH=str(systems.REPO)),
+        start_new_session=True,
+    )
+    procs.remember(driver.pid)
+    try:
+        out, _ = await asyncio.wait_for(driver.communicate(), config.platform_step_seconds + 60)
+    finally:
+        if driver.returncode is None:
+            driver.kill()
+            await driver.wait()
+        procs.forget(driver.pid)
+    summary = orjson.loads(out.decode().strip().splitlines()[-1]) if out.strip() else {}
+    due: dict[int, int] = {}
+    errors = 0
+    first_due = last_done = 0
+    for line in out_file.read_text().splitlines() if out_file.exists() else []:
+        order_id, due_us, _sent, done_us, status = map(int, line.split())
+        if status == 200:
+            due[order_id] = due_us
+            last_done = max(last_done, done_us)
+            first_due = min(first_due or due_us, due_us)
+        else:
+            errors += 1
+    expected = 2 * len(due)
+    await pool.wait_records(expected, config.drain_timeout)
+    elapsed = time.monotonic() - t0
+    records = await pool.records(work)
+    lat = [records[i + 1] - due[records[i]] for i in range(0, len(records), 2) if records[i] in due]
+    row: dict[str, Any] = {"mode": mode, "label": _mode_label(mode), "rate": rate}
+    row.update(summary_ms(lat, max(0, expected - len(lat))))
+    span = (last_done - first_due) / 1e6 if due else math.inf
+    row["paid"] = len(due)
+    row["offered"] = len(jobs)
+    row["achieved_per_s"] = len(due) / max(span, config.platform_step_seconds) if due else 0.0
+    row["delivered"] = len(lat)
+    row["missing"] = max(0, expected - len(lat))
+    row["errors"] = errors + (len(jobs) - summary.get("answered", len(jobs)))
+    row["server_cpu_pct"] = (sum(procs.cpu_seconds(p) for p in pids) - cpu0) / elapsed * 100
+    row["client_cpu_s"] = await pool.cpu() - ccpu0
+    row["driver_cpu_s"] = summary.get("cpu_seconds")
+    row["held"] = bool(
+        row["p99_ms"] <= 100
+        and row["missing"] == 0
+        and row["errors"] == 0
+        and row["achieved_per_s"] >= 0.95 * rate
+    )
+    return row
+
+
+async def _fresh_postgres(admin_url: str) -> tuple[str, Callable[[], Any]]:
+    """A new empty database on the local PostgreSQL; (SQLAlchemy URL, async drop)."""
+    import asyncpg
+
+    name = f"orderbell_bench_{os.getpid()}_{secrets.token_hex(3)}"
+    conn = await asyncpg.connect(admin_url, timeout=10)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    base = admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(admin_url, timeout=10)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    return f"{base}/{name}", drop
