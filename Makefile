@@ -52,5 +52,15 @@ typecheck: install-dev
 
 check: lint typecheck test
 
+# Benchmarks (docs/performance.md): orderbell against reference servers, in minutes.
+# make bench BENCH_ARGS="--quick"   or   BENCH_ARGS="--scenario fanout --sizes 1000"
+$(VENV)/.installed-bench: requirements-bench.lock pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-bench.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+bench: $(VENV)/.installed-bench
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) $(DATA) .pytest_cache .mypy_cache .ruff_cache
