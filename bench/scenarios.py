@@ -232,9 +232,7 @@ async def idle(config: Config, work: Path, binary: Path, log: Log) -> list[dict[
                     row.update(
                         consoles=size, baseline_rss_kb=base, heartbeat_s=config.idle_heartbeat
                     )
-                    opened, failed, _ = await pool.connect_to(
-                        config.idle_warmup + size, timeout=240
-                    )
+                    opened, failed, _ = await pool.connect_to(config.idle_warmup + size, within=240)
                     row.update(open=opened - config.idle_warmup, failed=failed)
                     await asyncio.sleep(config.settle * 2)
                     rss = system.rss_kb()
