@@ -45,7 +45,10 @@ async def test_a_paid_order_shows_a_card_rings_and_speaks(
     await expect(card.locator(".flag-new")).to_have_text("待接单")
     await expect(console.notices).to_have_count(1)
     await expect(console.notices.first).to_contain_text("待接单")
-    await expect(console.notices.first).to_contain_text(number)
+    await expect(console.notices.first).to_contain_text(f"#{number[-4:]}")
+    await expect(console.notices.first).to_have_attribute(
+        "title", f"您有1个订单待处理，订单号：{number}，请及时接单"
+    )
 
     await console.wait_chimes("order", 1, since)
     [spoken] = await console.wait_spoken(1)
@@ -106,19 +109,28 @@ async def test_a_reminder_shows_its_notice_and_sound_and_can_be_answered(
     await expect(console.notices).to_have_count(0)
     assert (await customer_view(api, order))["reminderReply"] == "正在加急制作中"
 
-    # In English, and with a reply of the shop's own words.
+    # In English, and with a reply in the shop's own words (another order: a
+    # customer may not remind again so soon).
     await console.set_language("en")
     await expect(console.column(3).locator("h2")).to_contain_text("Accepted")
-    await remind(api, order)
-    await expect(card.locator(".flag-reminder")).to_have_text("Reminder")
-    spoken = (await console.wait_spoken(spoken_before + 2))[-1]
-    assert (spoken["text"], spoken["lang"]) == (f"Customer reminder, order ending {tail}", "en-US")
-    custom = card.locator(".custom-reply")
+    second = await paid_order(api, kit)
+    other_card = console.card(second["id"])
+    await expect(other_card.locator(".flag-new")).to_have_text("New order")
+    await remind(api, second)
+    await expect(other_card.locator(".flag-reminder")).to_have_text("Reminder")
+    spoken = (await console.wait_spoken(spoken_before + 3))[-1]
+    other_tail = second["orderNumber"][-4:]
+    assert (spoken["text"], spoken["lang"]) == (
+        f"Customer reminder, order ending {other_tail}",
+        "en-US",
+    )
+    custom = other_card.locator(".custom-reply")
     await expect(custom).to_have_attribute("maxlength", "30")
     await custom.fill("Ten more minutes, sorry")
-    await card.locator('[data-reply="custom"]').click()
-    await expect(card.locator(".flag-reminder")).to_have_count(0)
-    assert (await customer_view(api, order))["reminderReply"] == "Ten more minutes, sorry"
+    await other_card.locator('[data-reply="custom"]').click()
+    await expect(other_card.locator(".flag-reminder")).to_have_count(0)
+    await expect(other_card.locator(".flag-new")).to_be_visible()
+    assert (await customer_view(api, second))["reminderReply"] == "Ten more minutes, sorry"
 
     await card.locator('[data-action="deliver"]').click()
     await expect(console.column(4).locator(f'.card[data-order-id="{order["id"]}"]')).to_be_visible()

@@ -13,7 +13,7 @@ import { Sound } from "./sound.js";
 const SESSION_KEY = "orderbell.console.session";
 const SID_KEY = "orderbell.console.sid";
 const TOAST_MS = 6000;
-const MAX_NOTICES = 3;
+const MAX_NOTICES = 8;
 
 const $ = (id) => document.getElementById(id);
 const base = new URL(".", document.baseURI);
@@ -140,19 +140,22 @@ function renderSound() {
 
 function renderNotices(alerts) {
   openAlerts = alerts;
-  // The newest few only: the board below must stay in view.
+  // Short chips, newest first: the board below must stay in view.
   const items = alerts.slice(0, MAX_NOTICES).map((alert) => {
     const isNew = alert.type === 1;
+    const text = t(isNew ? "notice.new" : "notice.reminder", { content: alert.content });
     return el(
       "li",
       {
         class: `notice ${isNew ? "notice-new" : "notice-reminder"}`,
         dataset: { seq: alert.seq, orderId: alert.orderId },
+        title: text,
+        "aria-label": text,
         tabIndex: 0,
         onclick: () => board.focus(alert.orderId),
       },
       el("strong", { class: "notice-kind" }, t(isNew ? "flag.new" : "flag.reminder")),
-      el("span", { class: "notice-text" }, t(isNew ? "notice.new" : "notice.reminder", { content: alert.content })),
+      el("span", { class: "notice-order" }, `#${tail(alert.orderNumber)}`),
     );
   });
   if (alerts.length > MAX_NOTICES) {

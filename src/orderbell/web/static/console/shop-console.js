@@ -47,9 +47,11 @@ export class ShopConsole {
       lastSeq: storedSeq(session.shopId),
       handlers: {
         status: (status) => ui.connection(status),
-        // Reload on every connection, not only the first: while this console
-        // was away, orders may have moved without raising any alert.
-        hello: () => this.reload(),
+        // Reload on every reconnection too: while this console was away,
+        // orders may have moved without raising any alert.
+        hello: (_frame, { first }) => {
+          if (!first) this.reload();
+        },
         reset: () => this.reload(),
         alert: (frame) => this.alert(frame),
         synced: (frame) => this.synced(frame),
@@ -61,6 +63,9 @@ export class ShopConsole {
   }
 
   start() {
+    // The board comes over HTTP at once, even before (or without) the socket;
+    // what changes until the socket is live shows up in `synced`.
+    this.reload();
     this.stream.start();
   }
 

@@ -21,6 +21,7 @@ export class Sound {
     this.muted = muted;
     this.context = null;
     this.master = null;
+    this.freeAt = 0;
     this.listeners = new Set();
   }
 
@@ -79,7 +80,10 @@ export class Sound {
   chime(kind) {
     const chime = CHIMES[kind];
     if (!chime || this.muted || !this.ready) return 0;
-    const start = this.context.currentTime + 0.02;
+    // Chimes of alerts that come together play one after the other, not on top
+    // of each other; their spoken lines then also keep the alerts' order.
+    const now = this.context.currentTime;
+    const start = Math.max(now + 0.02, this.freeAt);
     let end = 0;
     for (const [frequency, offset, length] of chime.notes) {
       const osc = this.context.createOscillator();
@@ -95,7 +99,8 @@ export class Sound {
       osc.stop(start + offset + length + 0.02);
       end = Math.max(end, offset + length);
     }
-    return Math.round(end * 1000) + 40;
+    this.freeAt = start + end + 0.08;
+    return Math.round((start + end - now) * 1000) + 40;
   }
 
   /** Say `text` in `lang` (a BCP 47 tag) unless muted. */
