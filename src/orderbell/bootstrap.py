@@ -120,6 +120,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.orderbell = parts
     install_error_handlers(app)
+    from orderbell.web.guards import install_guards
+
+    install_guards(app, settings)
 
     from orderbell.web import console_socket
     from orderbell.web.routes import (

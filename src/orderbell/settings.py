@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEVELOPMENT_SECRET = "orderbell-development-secret-change-me"
+_ORIGIN = re.compile(
+    r"^https?://[a-z0-9.\-]+(:[0-9]{1,5})?$|^https?://\[[0-9a-f:.]+\](:[0-9]{1,5})?$"
+)
 
 
 class Settings(BaseSettings):
@@ -58,7 +62,12 @@ class Settings(BaseSettings):
     workers: int = Field(
         1, ge=1, description="Server processes `orderbell serve` starts on one port."
     )
-    secret_key: str = Field(DEVELOPMENT_SECRET, min_length=16, description="Signs tokens.")
+    secret_key: str = Field(
+        DEVELOPMENT_SECRET,
+        # HS256 wants a key of at least 256 bits (RFC 7518, 3.2).
+        min_length=32,
+        description="Signs tokens: a random string of at least 32 characters.",
+    )
     token_ttl_minutes: int = Field(12 * 60, ge=1, description="Lifetime of login tokens.")
     auto_pay: bool = Field(False, description="Mark orders paid on submit, as the seed does.")
     timezone: str = Field("Asia/Shanghai", description="Zone in which times are shown.")
@@ -107,6 +116,57 @@ class Settings(BaseSettings):
     delivery_timeout_check_seconds: float = Field(
         600.0, gt=0, description="How often orders left out for delivery are looked for."
     )
+
+    reminder_delay_seconds: float = Field(
+        0.0, ge=0, description="How long after payment a customer may first remind the shop."
+    )
+    reminder_interval_seconds: float = Field(
+        300.0, ge=0, description="The least time between two reminders of one order."
+    )
+    reminder_max_per_order: int = Field(
+        3, ge=1, description="How many reminders one order may raise in all."
+    )
+    login_max_failures_per_account: int = Field(
+        5, ge=1, description="Failed logins of one account, within the window, before a pause."
+    )
+    login_max_failures_per_address: int = Field(
+        30, ge=1, description="Failed logins from one client address, within the window."
+    )
+    login_failure_window_seconds: float = Field(
+        900.0, gt=0, description="The window in which failed logins are counted."
+    )
+    allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description=(
+            "Other web origins (scheme://host[:port], comma-separated) whose pages may call "
+            "the API (CORS) and open consoles; the server's own origin is always allowed."
+        ),
+    )
+    max_consoles_per_shop: int = Field(
+        50, ge=1, description="Consoles of one shop a server process accepts at once."
+    )
+    max_request_bytes: int = Field(
+        64 * 1024, ge=1024, description="Largest HTTP request body accepted (larger: 413)."
+    )
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        # "https://a.example, https://b.example" from the environment, or a list.
+        if isinstance(value, str):
+            value = [part for part in value.replace(" ", ",").split(",") if part]
+        if not isinstance(value, list):
+            return value
+        origins = []
+        for item in value:
+            origin = str(item).strip().rstrip("/").lower()
+            if not _ORIGIN.match(origin):
+                raise ValueError(
+                    f"{item!r} is not an origin: write scheme://host[:port], "
+                    "for example https://shop.example.com"
+                )
+            origins.append(origin)
+        return origins
 
     @model_validator(mode="after")
     def _refuse_development_secret(self) -> Settings:

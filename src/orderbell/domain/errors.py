@@ -42,3 +42,20 @@ class Conflict(OrderbellError):
     """The request clashes with existing data (a taken phone number or login)."""
 
     status_code = 409
+
+
+class TooManyRequests(OrderbellError):
+    """Too many tries in too short a time (reminders, logins).
+
+    ``retry_after`` is the number of seconds after which a new try may
+    succeed, or ``None`` when waiting will not help (a limit that does not
+    reset by itself).
+    """
+
+    status_code = 429
+
+    def __init__(
+        self, message: str, *, retry_after: int | None = None, data: object = None
+    ) -> None:
+        super().__init__(message, data=data)
+        self.retry_after = retry_after

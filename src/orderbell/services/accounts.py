@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from orderbell.domain.errors import Conflict, NotFound, Unauthorized
 from orderbell.security import hash_password, verify_password
+from orderbell.services.login_throttle import LoginThrottle
 from orderbell.storage.database import Database
 from orderbell.storage.tables import Customer, Merchant, Shop
 
@@ -72,31 +73,64 @@ async def register_customer(db: Database, *, phone: str, password: str, name: st
         raise Conflict("This phone number is already registered.") from exc
 
 
-async def login_customer(db: Database, *, phone: str, password: str) -> Customer:
+async def login_customer(
+    db: Database,
+    *,
+    phone: str,
+    password: str,
+    throttle: LoginThrottle | None = None,
+    address: str | None = None,
+) -> Customer:
     """The customer whose phone and password these are.
+
+    With a ``throttle``, the attempt is counted against the phone number and
+    the client ``address`` first, and refused once either had too many
+    failures.
 
     Raises:
         Unauthorized: unknown phone or wrong password (not told apart).
+        TooManyRequests: too many failed logins; wait and try again.
     """
+    attempt = (
+        await throttle.begin(account=f"customer:{phone}", address=address) if throttle else None
+    )
     async with db.sessions() as session:
         customer = await session.scalar(select(Customer).where(Customer.phone == phone))
     stored = customer.password_hash if customer else None
     matches = await to_thread.run_sync(verify_password, stored, password)
     if customer is None or not matches:
         raise Unauthorized(_BAD_LOGIN)
+    if throttle and attempt:
+        await throttle.succeeded(attempt)
     return customer
 
 
-async def login_merchant(db: Database, *, username: str, password: str) -> Merchant:
+async def login_merchant(
+    db: Database,
+    *,
+    username: str,
+    password: str,
+    throttle: LoginThrottle | None = None,
+    address: str | None = None,
+) -> Merchant:
     """The staff member whose username and password these are.
+
+    With a ``throttle``, the attempt is counted against the username and the
+    client ``address`` first, and refused once either had too many failures.
 
     Raises:
         Unauthorized: unknown username or wrong password (not told apart).
+        TooManyRequests: too many failed logins; wait and try again.
     """
+    attempt = (
+        await throttle.begin(account=f"merchant:{username}", address=address) if throttle else None
+    )
     async with db.sessions() as session:
         merchant = await session.scalar(select(Merchant).where(Merchant.username == username))
     stored = merchant.password_hash if merchant else None
     matches = await to_thread.run_sync(verify_password, stored, password)
     if merchant is None or not matches:
         raise Unauthorized(_BAD_LOGIN)
+    if throttle and attempt:
+        await throttle.succeeded(attempt)
     return merchant

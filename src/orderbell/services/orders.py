@@ -30,12 +30,20 @@ from orderbell.domain.orders import (
     quote,
     settles,
 )
-from orderbell.domain.reminders import Reply, check_reminder, reply_text
+from orderbell.domain.reminders import (
+    ReminderAllowance,
+    ReminderPolicy,
+    Reply,
+    check_reminder,
+    check_reminder_timing,
+    reply_text,
+)
 from orderbell.services.outbox import Outbox, Work
 from orderbell.storage import alert_log
 from orderbell.storage.database import Database
 from orderbell.storage.tables import (
     AddressBook,
+    AlertRow,
     Dish,
     Merchant,
     Order,
@@ -44,6 +52,8 @@ from orderbell.storage.tables import (
     ShoppingCart,
     utcnow,
 )
+
+DEFAULT_REMINDER_POLICY = ReminderPolicy()
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,15 +244,29 @@ async def _settle_alerts(
         )
 
 
-async def remind(outbox: Outbox, customer_id: int, order_id: int) -> None:
+async def remind(
+    outbox: Outbox,
+    customer_id: int,
+    order_id: int,
+    policy: ReminderPolicy = DEFAULT_REMINDER_POLICY,
+) -> ReminderAllowance:
     """Ask the shop to hurry (催单): raises a reminder alert if the rules allow.
+
+    The order row is locked and its earlier reminders are counted from the
+    alert log in the transaction that stores the new one, so the limits hold
+    however many requests and server processes race.
+
+    Returns:
+        How many reminders are left, and when the next one is allowed.
 
     Raises:
         NotFound: no such order of this customer.
         BusinessError: the order is not paid, or already completed or cancelled.
+        TooManyRequests: too early after payment, too soon after the last
+            reminder, or the order has had all its reminders.
     """
     async with outbox.transaction() as work:
-        order = await work.session.get(Order, order_id)
+        order = await _locked(work.session, Order.id == order_id)
         if order is None:
             raise NotFound("Order not found.")
         check_reminder(
@@ -251,12 +275,27 @@ async def remind(outbox: Outbox, customer_id: int, order_id: int) -> None:
             status=OrderStatus(order.status),
             pay_status=PayStatus(order.pay_status),
         )
-        await work.raise_alert(
+        earlier = list(
+            await work.session.scalars(
+                select(AlertRow.created_at).where(
+                    AlertRow.order_id == order.id, AlertRow.type == int(AlertType.REMINDER)
+                )
+            )
+        )
+        allowance = check_reminder_timing(
+            policy, now=utcnow(), paid_at=order.checkout_time, earlier=earlier
+        )
+        alert = await work.raise_alert(
             shop_id=order.shop_id,
             type=AlertType.REMINDER,
             order_id=order.id,
             order_number=order.number,
         )
+        # The next one is counted from the stored alert's time, as a refusal
+        # will count it: both answers name the same moment.
+        if allowance.next_allowed_at is not None:
+            allowance = replace(allowance, next_allowed_at=alert.created_at + policy.interval)
+        return allowance
 
 
 async def act_as_shop(

@@ -256,3 +256,18 @@ class IdempotencyKey(Base):
     key: Mapped[str] = mapped_column(String(128))
     alert_seq: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LoginCounter(Base):
+    """Failed logins counted per account and per client address, in fixed windows.
+
+    ``key`` is a SHA-256 of what is counted (an account's login name or a
+    client's address), so that names and addresses typed by strangers are
+    not kept in the clear.
+    """
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(index=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 
 from fastapi import APIRouter, WebSocket
@@ -22,16 +23,26 @@ from orderbell.bootstrap import Orderbell
 from orderbell.delivery.frames import Frame, control, encode_alert, now_iso
 from orderbell.domain.errors import Unauthorized
 from orderbell.services import replay
+from orderbell.web.guards import origin_allowed
 from orderbell.web.ws_protocol import direct_writer
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["console"])
 
 CLOSE_GOING_AWAY = 1001
+CLOSE_UNSUPPORTED_DATA = 1003
+CLOSE_POLICY_VIOLATION = 1008
 CLOSE_BAD_REQUEST = 4400
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_TOO_SLOW = 4408
+CLOSE_TOO_MANY_CONSOLES = 4429
+#: Frames a console may send in a burst, and per second after that. The
+#: protocol needs none (pongs are WebSocket control frames, not counted);
+#: this leaves room for clients that send their own keep-alive text, and
+#: ends one that floods the server with frames it reads for nothing.
+CLIENT_FRAME_BURST = 60
+CLIENT_FRAMES_PER_SECOND = 5.0
 SUBPROTOCOL_V2 = "orderbell.v2"
 
 
@@ -58,6 +69,7 @@ class SocketConsole:
         self._queue: deque[Frame] = deque()
         self._queued = 0
         self._held: list[Frame] | None = []
+        self._replayed_up_to = 0
         self._ready = asyncio.Event()
         self._closed = False
         self._writer: asyncio.Task[None] | None = None
@@ -76,6 +88,10 @@ class SocketConsole:
             return True
         if self._held is not None:
             self._held.append(frame)
+            return True
+        if frame.seq is not None and frame.seq <= self._replayed_up_to:
+            # The replay sent it already: the alert was committed before the
+            # log was read but reached this process's hub only afterwards.
             return True
         return self._enqueue(frame)
 
@@ -97,6 +113,7 @@ class SocketConsole:
     def go_live(self, replayed_up_to: int) -> None:
         """End the catch-up: pass on held frames newer than ``replayed_up_to``, start writing."""
         held, self._held = self._held or [], None
+        self._replayed_up_to = replayed_up_to
         for frame in held:
             if (frame.seq is None or frame.seq > replayed_up_to) and not self._enqueue(frame):
                 return
@@ -144,6 +161,30 @@ class SocketConsole:
                 await send(frame.text)
 
 
+class FrameBudget:
+    """A token bucket for the frames a console sends: ``take`` is False once it floods."""
+
+    def __init__(self, burst: int, per_second: float) -> None:
+        self._burst = float(burst)
+        self._rate = per_second
+        self._tokens = float(burst)
+        self._at = time.monotonic()
+
+    def take(self) -> bool:
+        """Spend one frame; False when none is left."""
+        now = time.monotonic()
+        self._tokens = min(self._burst, self._tokens + (now - self._at) * self._rate)
+        self._at = now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
+
+
+def _origin_allowed(websocket: WebSocket, allowed: list[str]) -> bool:
+    return origin_allowed(websocket.headers.get("origin"), websocket.headers.get("host"), allowed)
+
+
 def _wants_v2(websocket: WebSocket) -> bool:
     offered = websocket.scope.get("subprotocols") or []
     return websocket.query_params.get("protocol") == "2" or SUBPROTOCOL_V2 in offered
@@ -162,6 +203,11 @@ def _since(websocket: WebSocket) -> int | None:
 async def console_socket(websocket: WebSocket, sid: str) -> None:
     """A merchant console: authenticate with ``?token=``, then receive the shop's alerts."""
     parts: Orderbell = websocket.app.state.orderbell
+    if not _origin_allowed(websocket, parts.settings.allowed_origins):
+        # Closing before accepting refuses the handshake (HTTP 403): a page of
+        # a foreign site gets no socket at all (cross-site WebSocket hijacking).
+        await websocket.close(CLOSE_POLICY_VIOLATION)
+        return
     v2 = _wants_v2(websocket)
     offered = websocket.scope.get("subprotocols") or []
     await websocket.accept(subprotocol=SUBPROTOCOL_V2 if SUBPROTOCOL_V2 in offered else None)
@@ -182,6 +228,13 @@ async def console_socket(websocket: WebSocket, sid: str) -> None:
         await websocket.close(CLOSE_BAD_REQUEST, str(exc))
         return
     shop_id = identity.shop_id
+    limit = parts.settings.max_consoles_per_shop
+    # Counted and joined with no await between: the cap holds under a rush.
+    if parts.hub.count(shop_id) >= limit:
+        await websocket.close(
+            CLOSE_TOO_MANY_CONSOLES, f"this shop already has {limit} consoles here"
+        )
+        return
 
     console = SocketConsole(
         websocket,
@@ -192,11 +245,19 @@ async def console_socket(websocket: WebSocket, sid: str) -> None:
     await parts.hub.join(console)
     try:
         await _catch_up(websocket, parts, console, shop_id, since, v2)
+        budget = FrameBudget(CLIENT_FRAME_BURST, CLIENT_FRAMES_PER_SECOND)
         while True:
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect":
                 break
-            # Frames from consoles carry nothing the server needs (a pong at most).
+            # Text frames carry nothing the server needs and are ignored, as
+            # the original did; binary frames are not part of the protocol.
+            if message.get("bytes") is not None:
+                await websocket.close(CLOSE_UNSUPPORTED_DATA, "binary frames are not accepted")
+                break
+            if not budget.take():
+                await websocket.close(CLOSE_POLICY_VIOLATION, "too many frames")
+                break
     except Exception:
         log.debug("console of shop %s ended with an error", shop_id, exc_info=True)
     finally:

@@ -21,11 +21,19 @@ def get_parts(request: Request) -> Orderbell:
 Parts = Annotated[Orderbell, Depends(get_parts)]
 
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <token>")
+# Named apart, so that the OpenAPI document lists both headers rather than
+# one scheme "APIKeyHeader" standing for whichever was registered last.
 _customer_header = APIKeyHeader(
-    name="authentication", auto_error=False, description="Customer token (original header)"
+    name="authentication",
+    scheme_name="CustomerToken",
+    auto_error=False,
+    description="Customer token (original header)",
 )
 _merchant_header = APIKeyHeader(
-    name="token", auto_error=False, description="Merchant token (original header)"
+    name="token",
+    scheme_name="MerchantToken",
+    auto_error=False,
+    description="Merchant token (original header)",
 )
 
 

@@ -3,7 +3,9 @@
 ``code`` 1 is success and 0 an error with a message a person can read. Errors
 also carry a fitting HTTP status: 400 a shop rule refused the request, 401 no
 valid login, 403 a login of the wrong kind, 404 unknown (or someone else's)
-id, 409 a clash with existing data, 422 malformed input, 500 a fault of ours.
+id, 409 a clash with existing data, 413 a body too large, 422 malformed
+input, 429 too many tries (with ``Retry-After`` when waiting helps), 500 a
+fault of ours.
 """
 
 from __future__ import annotations
@@ -19,9 +21,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from orderbell.domain.errors import OrderbellError
+from orderbell.domain.errors import OrderbellError, TooManyRequests
 
 log = logging.getLogger(__name__)
+
+# What FastAPI says when a body cannot even be decoded: bytes that are not
+# UTF-8, a number with thousands of digits, nesting deeper than the parser
+# goes. For the client that is malformed input like any other bad JSON.
+_UNREADABLE_BODY = "There was an error parsing the body"
 
 
 def _default(value: object) -> object:
@@ -59,7 +66,10 @@ def _field(loc: tuple[Any, ...]) -> str:
 def describe_validation(exc: RequestValidationError) -> tuple[str, list[dict[str, str]]]:
     """A one-line message and per-field details for invalid input."""
     errors = [
-        {"field": _field(tuple(e.get("loc", ()))), "error": str(e.get("msg", ""))}
+        {
+            "field": _field(tuple(e.get("loc", ()))),
+            "error": str(e.get("msg", "")).removeprefix("Value error, "),
+        }
         for e in exc.errors()
     ]
     if any(e.get("type") == "json_invalid" for e in exc.errors()):
@@ -73,7 +83,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(OrderbellError)
     async def _orderbell_error(_request: Request, exc: OrderbellError) -> OrjsonResponse:
-        return failure(exc.status_code, exc.message, exc.data)
+        headers = None
+        if isinstance(exc, TooManyRequests) and exc.retry_after is not None:
+            headers = {"Retry-After": str(exc.retry_after)}
+        return failure(exc.status_code, exc.message, exc.data, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> OrjsonResponse:
@@ -82,6 +95,13 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> OrjsonResponse:
+        if exc.status_code == 400 and exc.detail == _UNREADABLE_BODY:
+            return failure(
+                422,
+                "The request body is not valid JSON (it must be UTF-8 text of reasonable depth "
+                "with numbers of reasonable size).",
+                {"errors": [{"field": "request", "error": "unreadable JSON"}]},
+            )
         message = exc.detail if isinstance(exc.detail, str) else "Request failed."
         return failure(exc.status_code, message, headers=exc.headers)
 

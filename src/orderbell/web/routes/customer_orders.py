@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query
 from orderbell.services import orders
 from orderbell.web.deps import Customer, Parts
 from orderbell.web.envelope import ok
+from orderbell.web.guards import reminder_policy
 from orderbell.web.schemas import OrderPayment, OrderSubmit
 
 router = APIRouter(prefix="/user/order", tags=["customer orders"])
@@ -91,6 +92,11 @@ async def repetition(id: OrderIdPath, me: Customer, parts: Parts) -> dict[str, A
 
 @router.get("/reminder/{id}")
 async def reminder(id: OrderIdPath, me: Customer, parts: Parts) -> dict[str, Any]:
-    """Ask the shop to hurry (催单) with a paid order that is not yet completed."""
-    await orders.remind(parts.outbox, me.user_id, id)
-    return ok()
+    """Ask the shop to hurry (催单) with a paid order that is not yet completed.
+
+    Reminders are limited per order: not before a delay after payment, one
+    per interval, so many in all (5 minutes and 3 by default). A refusal is
+    429 with `Retry-After` and `data.nextAllowedAt` when waiting helps; a
+    success tells `remindersLeft` and `nextAllowedAt`."""
+    allowance = await orders.remind(parts.outbox, me.user_id, id, reminder_policy(parts.settings))
+    return ok(allowance.as_data())

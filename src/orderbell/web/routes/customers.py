@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from orderbell.security import Identity
 from orderbell.services import accounts, addresses, carts, menu
 from orderbell.web.deps import Customer, Parts
 from orderbell.web.envelope import ok
+from orderbell.web.guards import client_address, login_throttle
 from orderbell.web.schemas import AddressCreate, CartAdd, CustomerLogin, CustomerRegister
 
 router = APIRouter(prefix="/user", tags=["customer"])
@@ -25,10 +26,17 @@ async def register(body: CustomerRegister, parts: Parts) -> dict[str, Any]:
 
 
 @router.post("/user/login")
-async def login(body: CustomerLogin, parts: Parts) -> dict[str, Any]:
-    """Log in as a customer; send the token back in the `authentication` header."""
+async def login(body: CustomerLogin, parts: Parts, request: Request) -> dict[str, Any]:
+    """Log in as a customer; send the token back in the `authentication` header.
+
+    Failed logins are limited per phone number and per client address
+    (429 with `Retry-After` once over the limit)."""
     customer = await accounts.login_customer(
-        parts.database, phone=body.phone, password=body.password
+        parts.database,
+        phone=body.phone,
+        password=body.password,
+        throttle=login_throttle(parts),
+        address=client_address(request),
     )
     token = parts.tokens.issue(Identity("customer", customer.id))
     return ok({"id": customer.id, "phone": customer.phone, "name": customer.name, "token": token})

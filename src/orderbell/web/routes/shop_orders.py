@@ -11,7 +11,7 @@ from orderbell.domain.orders import Action
 from orderbell.services import orders
 from orderbell.web.deps import Merchant, Parts
 from orderbell.web.envelope import ok
-from orderbell.web.schemas import LocalTime, OrderCancel, OrderId, OrderRejection
+from orderbell.web.schemas import Line, LocalTime, OrderCancel, OrderId, OrderRejection
 
 router = APIRouter(prefix="/admin/order", tags=["shop orders"])
 
@@ -24,8 +24,8 @@ async def condition_search(
     parts: Parts,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(alias="pageSize", ge=1, le=100)] = 10,
-    number: Annotated[str | None, Query(max_length=50)] = None,
-    phone: Annotated[str | None, Query(max_length=11)] = None,
+    number: Annotated[Line | None, Query(max_length=50)] = None,
+    phone: Annotated[Line | None, Query(max_length=11)] = None,
     status: Annotated[int | None, Query(ge=1, le=6)] = None,
     begin_time: Annotated[LocalTime | None, Query(alias="beginTime")] = None,
     end_time: Annotated[LocalTime | None, Query(alias="endTime")] = None,

@@ -1,0 +1,24 @@
+"""A real orderbell server per test module (signing with a known secret), and a client."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.server import Api, Server
+from tests.security.attack import serve
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with serve(Path(tmp_path_factory.mktemp("security"))) as srv:
+        yield srv
+
+
+@pytest.fixture
+async def api(server: Server) -> AsyncIterator[Api]:
+    client = Api(server)
+    yield client
+    await client.aclose()
