@@ -63,6 +63,9 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
         "--heartbeat", type=float, help="heartbeat seconds in the idle scenario (default 5)"
     )
     parser.add_argument("--paced-alerts", type=int, help="alerts of the latency run (default 20)")
+    parser.add_argument(
+        "--repeats", type=int, help="runs of each fan-out measurement, best kept (default 3)"
+    )
     parser.add_argument("--modes", help="platform mix setups: sqlite,postgres (default both)")
     parser.add_argument(
         "--shops", type=int, help="platform mix shops, 2 consoles each (default 5000)"
@@ -77,6 +80,11 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
         "--out", type=Path, default=RESULTS, help=f"output folder (default {RESULTS})"
     )
     parser.add_argument("--no-plot", action="store_true", help="skip the PNG plots")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample orderbell with py-spy during its largest fan-out (bench extra)",
+    )
     parser.add_argument(
         "--keep-work", action="store_true", help="keep the temporary folder (logs, databases)"
     )
@@ -95,12 +103,13 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def config_of(args: argparse.Namespace) -> scenarios.Config:
-    config = scenarios.Config(servers=args.server_list)
+    config = scenarios.Config(servers=args.server_list, profile=args.profile, out=args.out)
     if args.quick:
         config = dataclasses.replace(
             config,
             fanout_sizes=[100, 500],
             paced_alerts=10,
+            repeats=1,
             idle_sizes=[200, 500],
             idle_warmup=20,
             idle_heartbeat=1.0,
@@ -119,6 +128,7 @@ def config_of(args: argparse.Namespace) -> scenarios.Config:
         "idle_window": args.idle_window,
         "idle_heartbeat": args.heartbeat,
         "paced_alerts": args.paced_alerts,
+        "repeats": args.repeats,
         "platform_modes": args.modes.split(",") if args.modes else None,
         "platform_shops": args.shops,
         "platform_rates": args.rates,
@@ -152,6 +162,7 @@ async def run(args: argparse.Namespace, work: Path) -> int:
             failures += 1
         settings = dataclasses.asdict(config)
         settings.pop("postgres_admin_url", None)
+        settings["out"] = str(settings["out"])
         report.save(args.out, name, rows, settings)
         picture = None if args.no_plot else report.plot(args.out, name, rows)
         log("")

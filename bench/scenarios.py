@@ -11,6 +11,7 @@ import contextlib
 import math
 import os
 import secrets
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -34,6 +35,8 @@ class Config:
     #: alerts of the latency run, one every ``paced_interval`` seconds
     paced_alerts: int = 20
     paced_interval: float = 0.1
+    #: runs of each fan-out measurement; the best is kept (a shared machine adds noise)
+    repeats: int = 3
     #: alerts raised at once for the throughput run (0: about 100k deliveries' worth)
     burst_alerts: int = 0
     idle_sizes: list[int] = field(default_factory=lambda: [10000, 19000])
@@ -55,6 +58,9 @@ class Config:
     drain_timeout: float = 20.0
     max_pending: int = 256
     per_client: int = 10_000
+    #: sample orderbell with py-spy during its largest fan-out
+    profile: bool = False
+    out: Path = Path("bench/results")
 
 
 def now_us() -> int:
@@ -142,10 +148,62 @@ async def _fanout_size(
         log(f"  {size}: {row['error']}")
         return row
     await asyncio.sleep(config.settle)
-    loop = asyncio.get_running_loop()
 
-    # Latency: one alert every paced_interval seconds.
+    profiler = None
+    if config.profile and system.name == "orderbell" and size == max(config.fanout_sizes):
+        profiler = await _start_profiler(system.pids[0], work)
+
+    # Latency: one alert every paced_interval seconds; the run with the lowest
+    # p99 of ``repeats`` is kept (the others are interference, not the server).
     triggers = Triggers(system)
+    paced: list[dict[str, Any]] = []
+    for _ in range(config.repeats):
+        paced.append(await _paced_run(config, work, system, pool, triggers, size))
+        if not paced[-1]["complete"]:
+            break
+    best = min(paced, key=lambda r: (not r["complete"], _order(r["p99_ms"])))
+    row.update({k: v for k, v in best.items() if k != "complete"})
+    row["paced_p99_runs_ms"] = [r["p99_ms"] for r in paced]
+
+    # Throughput: a burst of alerts raised at once; the fastest of ``repeats`` is kept.
+    bursts: list[dict[str, Any]] = []
+    for _ in range(config.repeats):
+        bursts.append(await _burst_run(config, work, system, pool, triggers, size))
+        if bursts[-1]["burst_delivered"] < bursts[-1]["burst_expected"]:
+            break
+    row.update(max(bursts, key=lambda r: r["deliveries_per_s"]))
+    row["deliveries_per_s_runs"] = [r["deliveries_per_s"] for r in bursts]
+    row["trigger_errors"] = triggers.errors
+    triggers.close()
+    if profiler is not None:
+        row["profile"] = await _stop_profiler(profiler, work, config.out)
+    stats = await pool.stats()
+    row["closed_by_server"] = stats.closed
+    if not system.alive():
+        row["error"] = "server exited"
+    log(
+        f"  {size:>6} consoles: {row['deliveries_per_s']:>9,.0f} deliveries/s, "
+        f"p50 {row['p50_ms']:.1f} ms, p99 {row['p99_ms']:.1f} ms, max {row['max_ms']:.1f} ms "
+        f"(server CPU {row['burst_server_cpu_s']:.2f} s, client CPU {row['burst_client_cpu_s']:.2f} s "
+        f"in the burst)"
+    )
+    return row
+
+
+def _order(value: float) -> float:
+    return math.inf if value is None or math.isnan(value) else value
+
+
+async def _paced_run(
+    config: Config,
+    work: Path,
+    system: systems.System,
+    pool: ClientPool,
+    triggers: Triggers,
+    size: int,
+) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
+    triggers.sent.clear()
     await pool.reset()
     server_cpu, client_cpu = system.cpu(), await pool.cpu()
     tasks = []
@@ -159,15 +217,26 @@ async def _fanout_size(
     await pool.wait_records(expected, config.drain_timeout)
     await asyncio.wait_for(asyncio.gather(*tasks), config.drain_timeout)
     lat = latencies(await pool.records(work), set(triggers.sent))
-    row.update(summary_ms(lat, max(0, expected - len(lat))))
-    row["paced_alerts"] = config.paced_alerts
-    row["paced_delivered"] = len(lat)
-    row["paced_expected"] = expected
-    row["trigger_errors"] = triggers.errors
-    row["paced_server_cpu_s"] = system.cpu() - server_cpu
-    row["paced_client_cpu_s"] = await pool.cpu() - client_cpu
+    run: dict[str, Any] = summary_ms(lat, max(0, expected - len(lat)))
+    run["paced_alerts"] = config.paced_alerts
+    run["paced_delivered"] = len(lat)
+    run["paced_expected"] = expected
+    run["paced_server_cpu_s"] = system.cpu() - server_cpu
+    run["paced_client_cpu_s"] = await pool.cpu() - client_cpu
+    run["complete"] = len(lat) >= expected
+    await asyncio.sleep(config.settle / 2)
+    return run
 
-    # Throughput: a burst of alerts raised at once.
+
+async def _burst_run(
+    config: Config,
+    work: Path,
+    system: systems.System,
+    pool: ClientPool,
+    triggers: Triggers,
+    size: int,
+) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
     burst = config.burst_alerts or max(5, min(20, 100_000 // size))
     triggers.sent.clear()
     await pool.reset()
@@ -181,26 +250,89 @@ async def _fanout_size(
     sent = set(triggers.sent)
     receipts = [records[i + 1] for i in range(0, len(records), 2) if records[i] in sent]
     span = (max(receipts) - t0) / 1e6 if receipts else math.inf
-    row["burst_alerts"] = burst
-    row["burst_delivered"] = len(receipts)
-    row["burst_expected"] = expected
-    row["deliveries_per_s"] = len(receipts) / span if receipts else 0.0
-    row["burst_seconds"] = span
-    row["burst_server_cpu_s"] = system.cpu() - server_cpu
-    row["burst_client_cpu_s"] = await pool.cpu() - client_cpu
-    row["trigger_errors"] += triggers.errors
-    triggers.close()
-    stats = await pool.stats()
-    row["closed_by_server"] = stats.closed
-    if not system.alive():
-        row["error"] = "server exited"
-    log(
-        f"  {size:>6} consoles: {row['deliveries_per_s']:>9,.0f} deliveries/s, "
-        f"p50 {row['p50_ms']:.1f} ms, p99 {row['p99_ms']:.1f} ms, max {row['max_ms']:.1f} ms "
-        f"(server CPU {row['burst_server_cpu_s']:.2f} s, client CPU {row['burst_client_cpu_s']:.2f} s "
-        f"in the burst)"
+    run: dict[str, Any] = {
+        "burst_alerts": burst,
+        "burst_delivered": len(receipts),
+        "burst_expected": expected,
+        "deliveries_per_s": len(receipts) / span if receipts else 0.0,
+        "burst_seconds": span,
+        "burst_server_cpu_s": system.cpu() - server_cpu,
+        "burst_client_cpu_s": await pool.cpu() - client_cpu,
+    }
+    # Deliveries per second of server CPU: steadier than the wall-clock rate
+    # when other work shares the machine.
+    cpu = run["burst_server_cpu_s"]
+    run["deliveries_per_cpu_s"] = len(receipts) / cpu if cpu > 0 else None
+    await asyncio.sleep(config.settle / 2)
+    return run
+
+
+async def _start_profiler(pid: int, work: Path) -> asyncio.subprocess.Process | None:
+    spy = Path(sys.executable).with_name("py-spy")
+    if not spy.exists():
+        return None
+    process = await asyncio.create_subprocess_exec(
+        str(spy),
+        "record",
+        "--pid",
+        str(pid),
+        "--rate",
+        "250",
+        "--format",
+        "raw",
+        "--nonblocking",
+        "-o",
+        str(work / "profile.raw"),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+        start_new_session=True,
     )
-    return row
+    procs.remember(process.pid)
+    await asyncio.sleep(0.5)
+    return process
+
+
+async def _stop_profiler(process: asyncio.subprocess.Process, work: Path, out: Path) -> str | None:
+    """Stop py-spy; write the hottest frames next to the results; returns that file's name."""
+    process.send_signal(2)  # SIGINT: py-spy writes what it sampled
+    try:
+        await asyncio.wait_for(process.wait(), 30)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+    procs.forget(process.pid)
+    return _summarize_profile(work / "profile.raw", out)
+
+
+def _summarize_profile(raw: Path, out: Path) -> str | None:
+    if not raw.exists():
+        return None
+    own: dict[str, int] = {}
+    inclusive: dict[str, int] = {}
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack:
+            continue
+        count = int(count_text)
+        frames = stack.split(";")
+        total += count
+        leaf = frames[-1]
+        own[leaf] = own.get(leaf, 0) + count
+        for frame in set(frames):
+            inclusive[frame] = inclusive.get(frame, 0) + count
+    lines = [f"py-spy samples of orderbell during its largest fan-out: {total}", ""]
+    lines.append("own time (the frame itself):")
+    for frame, count in sorted(own.items(), key=lambda kv: -kv[1])[:25]:
+        lines.append(f"  {100 * count / max(total, 1):5.1f}%  {frame}")
+    lines += ["", "inclusive time (the frame and what it calls):"]
+    for frame, count in sorted(inclusive.items(), key=lambda kv: -kv[1])[:40]:
+        lines.append(f"  {100 * count / max(total, 1):5.1f}%  {frame}")
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / "profile-orderbell-fanout.txt"
+    target.write_text("\n".join(lines) + "\n")
+    shutil.copyfile(raw, out / "profile-orderbell-fanout.folded")
+    return target.name
 
 
 # idle consoles ----------------------------------------------------------------
