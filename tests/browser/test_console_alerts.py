@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import httpx
 from playwright.async_api import Browser, expect
 
+from orderbell.services.publishing import create_api_key
+from orderbell.storage.database import Database
 from tests.browser.console import SPOKEN_NEW_ORDER, Console
 from tests.browser.orders import customer_view, paid_order, remind, shop_view
 from tests.e2e.server import Api, Server, new_shop
@@ -266,5 +269,45 @@ async def test_settings_are_remembered_and_mute_silences_alerts(
     [spoken] = await console.wait_spoken(1)
     assert spoken["text"] == "You have a new takeout order. Please handle it promptly."
     assert abs(spoken["volume"] - 0.4) < 0.01
+    assert console.errors == []
+    await console.close()
+
+
+async def test_an_alert_from_another_order_system_is_announced_once_and_put_away_by_hand(
+    browser: Browser, server: Server
+) -> None:
+    kit = await new_shop(server.database_url)
+    db = Database(server.database_url)
+    try:
+        key = (await create_api_key(db, kit.shop_id, "order backend")).key
+    finally:
+        await db.dispose()
+    console = await Console.open(browser, server)
+    page = console.page
+    await console.login(kit.username)
+    await console.enable_sound()
+    await console.set_repeat(1)
+
+    since = await console.now()
+    async with httpx.AsyncClient(base_url=server.base_url) as http:
+        published = await http.post(
+            f"/api/v1/shops/{kit.shop_id}/alerts",
+            headers={"X-Api-Key": key},
+            json={"type": 1, "orderNumber": "1700000000042", "orderId": 42, "text": "3号桌"},
+        )
+    assert published.status_code == 201, published.text
+    notice = console.notices.first
+    await expect(notice).to_contain_text("订单号：1700000000042，3号桌")
+    [spoken] = await console.wait_spoken(1)
+    assert spoken["text"] == SPOKEN_NEW_ORDER
+    # Nothing on this console can handle it, so it does not ring on (nor fetch a card).
+    await page.wait_for_timeout(2500)
+    assert await console.chime_count("order", since) == 1
+    assert await console.cards.count() == 0
+    assert (await page.title()).startswith("(1) ")
+
+    await notice.click()
+    await expect(console.notices).to_have_count(0)
+    assert not (await page.title()).startswith("(")
     assert console.errors == []
     await console.close()

@@ -7,7 +7,7 @@ import { el, replaceChildren } from "./dom.js";
 import { HTML_LANG, SPEECH_LANG, applyTranslations, translator } from "./i18n.js";
 import { clampRepeat, loadPrefs, savePrefs } from "./prefs.js";
 import { Ringer } from "./ringer.js";
-import { ShopConsole } from "./shop-console.js";
+import { ShopConsole, isShopOrder } from "./shop-console.js";
 import { Sound } from "./sound.js";
 
 const SESSION_KEY = "orderbell.console.session";
@@ -143,19 +143,22 @@ function renderNotices(alerts) {
   // Short chips, newest first: the board below must stay in view.
   const items = alerts.slice(0, MAX_NOTICES).map((alert) => {
     const isNew = alert.type === 1;
+    const own = isShopOrder(alert);
     const text = t(isNew ? "notice.new" : "notice.reminder", { content: alert.content });
     return el(
       "li",
       {
-        class: `notice ${isNew ? "notice-new" : "notice-reminder"}`,
-        dataset: { seq: alert.seq, orderId: alert.orderId },
-        title: text,
+        class: `notice ${isNew ? "notice-new" : "notice-reminder"}${own ? "" : " notice-external"}`,
+        dataset: { seq: alert.seq, orderId: alert.orderId ?? "" },
+        title: own ? text : `${text} · ${t("dismiss")}`,
         "aria-label": text,
         tabIndex: 0,
-        onclick: () => board.focus(alert.orderId),
+        // No card for another system's order: its notice is all there is, until put away.
+        onclick: () => (own ? board.focus(alert.orderId) : shop && shop.dismiss(alert.seq)),
       },
       el("strong", { class: "notice-kind" }, t(isNew ? "flag.new" : "flag.reminder")),
-      el("span", { class: "notice-order" }, `#${tail(alert.orderNumber)}`),
+      el("span", { class: "notice-order" }, own ? `#${tail(alert.orderNumber)}` : alert.content),
+      !own && el("span", { class: "notice-dismiss", "aria-hidden": "true" }, "✕"),
     );
   });
   if (alerts.length > MAX_NOTICES) {
@@ -182,7 +185,7 @@ function notifyDesktop(alert) {
     });
     note.onclick = () => {
       window.focus();
-      board.focus(alert.orderId);
+      if (isShopOrder(alert)) board.focus(alert.orderId);
       note.close();
     };
   } catch {

@@ -18,6 +18,16 @@ const SETTLES = Object.freeze({
   deliver: [],
 });
 
+/**
+ * Whether the alert is about an order of this shop in orderbell. Alerts raised
+ * by another order system through the publish API (`source: "api"`) carry
+ * that system's order id: there is no card to fetch, and no move here handles
+ * them, so they are announced once and dismissed by hand instead of ringing on.
+ */
+export function isShopOrder(alert) {
+  return !alert.source || alert.source === "order";
+}
+
 function storedSeq(shopId) {
   const value = Number.parseInt(sessionStorage.getItem(seqKey(shopId)) ?? "", 10);
   return Number.isInteger(value) && value >= 0 ? value : null;
@@ -76,7 +86,7 @@ export class ShopConsole {
   }
 
   get ringing() {
-    return [...this.open.values()].some((a) => a.type === NEW_ORDER);
+    return [...this.open.values()].some((a) => a.type === NEW_ORDER && isShopOrder(a));
   }
 
   refused(code) {
@@ -114,15 +124,16 @@ export class ShopConsole {
     }
     if (!this.keep(frame)) return;
     const t = this.ui.t;
+    const own = isShopOrder(frame);
     if (frame.type === NEW_ORDER) {
       this.sound.announce("order", t("speakNew"), this.ui.speechLang());
-      this.ringer.restart();
+      if (own) this.ringer.restart();
     } else if (frame.type === REMINDER) {
       this.sound.announce("reminder", t("speakReminder", { tail: tail(frame.orderNumber) }), this.ui.speechLang());
     }
     this.ui.desktop(frame);
     this.changed();
-    if (Number.isInteger(frame.orderId) && (frame.type === NEW_ORDER || !this.board.has(frame.orderId))) {
+    if (own && Number.isInteger(frame.orderId) && (frame.type === NEW_ORDER || !this.board.has(frame.orderId))) {
       this.refreshOrder(frame.orderId);
     }
   }
@@ -153,6 +164,12 @@ export class ShopConsole {
     if (frame.action !== "reply" && Number.isInteger(frame.orderId)) this.refreshOrder(frame.orderId);
   }
 
+  /** Put away an alert no move on this console can handle (see isShopOrder). */
+  dismiss(seq) {
+    const alert = this.open.get(seq);
+    if (alert && !isShopOrder(alert)) this.settle([seq]);
+  }
+
   settle(seqs) {
     for (const seq of seqs) {
       this.settled.add(seq);
@@ -164,7 +181,8 @@ export class ShopConsole {
   /** Everything that follows from the set of open alerts: flags, notices, title, ringing. */
   changed() {
     const flags = new Map();
-    for (const alert of this.open.values()) {
+    const own = [...this.open.values()].filter(isShopOrder);
+    for (const alert of own) {
       const f = flags.get(alert.orderId) || { newOrder: false, reminder: false };
       if (alert.type === NEW_ORDER) f.newOrder = true;
       if (alert.type === REMINDER) f.reminder = true;
@@ -175,7 +193,7 @@ export class ShopConsole {
     this.ui.notices(alerts);
     this.ui.attention(alerts.length);
     this.ringer.update(this.ringing);
-    for (const alert of alerts) {
+    for (const alert of own) {
       if (Number.isInteger(alert.orderId) && !this.board.has(alert.orderId) && !this.requests.has(alert.orderId)) {
         this.refreshOrder(alert.orderId);
       }
