@@ -57,10 +57,12 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
         "--idle-sizes", type=_ints, help="idle console counts (default 10000,19000)"
     )
     parser.add_argument(
-        "--idle-window", type=float, help="seconds of idle CPU measuring (default 10)"
+        "--idle-window", type=float, help="seconds of idle CPU measuring (default 20)"
     )
     parser.add_argument(
-        "--heartbeat", type=float, help="heartbeat seconds in the idle scenario (default 5)"
+        "--heartbeat",
+        type=float,
+        help="heartbeat seconds in the idle scenario (default 20, orderbell's default)",
     )
     parser.add_argument("--paced-alerts", type=int, help="alerts of the latency run (default 20)")
     parser.add_argument(

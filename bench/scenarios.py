@@ -41,8 +41,9 @@ class Config:
     burst_alerts: int = 0
     idle_sizes: list[int] = field(default_factory=lambda: [10000, 19000])
     idle_warmup: int = 50
-    idle_heartbeat: float = 5.0
-    idle_window: float = 10.0
+    #: orderbell's default heartbeat, and a window of one heartbeat round
+    idle_heartbeat: float = 20.0
+    idle_window: float = 20.0
     platform_modes: list[str] = field(default_factory=lambda: ["sqlite", "postgres"])
     platform_shops: int = 5000
     platform_customers: int = 200
@@ -176,7 +177,7 @@ async def _fanout_size(
     row["trigger_errors"] = triggers.errors
     triggers.close()
     if profiler is not None:
-        row["profile"] = await _stop_profiler(profiler, work, config.out)
+        row["profile"] = await _stop_profiler(profiler, work, config.out, "fanout")
     stats = await pool.stats()
     row["closed_by_server"] = stats.closed
     if not system.alive():
@@ -292,7 +293,9 @@ async def _start_profiler(pid: int, work: Path) -> asyncio.subprocess.Process | 
     return process
 
 
-async def _stop_profiler(process: asyncio.subprocess.Process, work: Path, out: Path) -> str | None:
+async def _stop_profiler(
+    process: asyncio.subprocess.Process, work: Path, out: Path, name: str
+) -> str | None:
     """Stop py-spy; write the hottest frames next to the results; returns that file's name."""
     process.send_signal(2)  # SIGINT: py-spy writes what it sampled
     try:
@@ -301,10 +304,10 @@ async def _stop_profiler(process: asyncio.subprocess.Process, work: Path, out: P
         process.kill()
         await process.wait()
     procs.forget(process.pid)
-    return _summarize_profile(work / "profile.raw", out)
+    return _summarize_profile(work / "profile.raw", out, name)
 
 
-def _summarize_profile(raw: Path, out: Path) -> str | None:
+def _summarize_profile(raw: Path, out: Path, name: str) -> str | None:
     if not raw.exists():
         return None
     own: dict[str, int] = {}
@@ -321,7 +324,7 @@ def _summarize_profile(raw: Path, out: Path) -> str | None:
         own[leaf] = own.get(leaf, 0) + count
         for frame in set(frames):
             inclusive[frame] = inclusive.get(frame, 0) + count
-    lines = [f"py-spy samples of orderbell during its largest fan-out: {total}", ""]
+    lines = [f"py-spy samples of orderbell ({name}): {total}", ""]
     lines.append("own time (the frame itself):")
     for frame, count in sorted(own.items(), key=lambda kv: -kv[1])[:25]:
         lines.append(f"  {100 * count / max(total, 1):5.1f}%  {frame}")
@@ -329,9 +332,10 @@ def _summarize_profile(raw: Path, out: Path) -> str | None:
     for frame, count in sorted(inclusive.items(), key=lambda kv: -kv[1])[:40]:
         lines.append(f"  {100 * count / max(total, 1):5.1f}%  {frame}")
     out.mkdir(parents=True, exist_ok=True)
-    target = out / "profile-orderbell-fanout.txt"
+    target = out / f"profile-orderbell-{name}.txt"
     target.write_text("\n".join(lines) + "\n")
-    shutil.copyfile(raw, out / "profile-orderbell-fanout.folded")
+    shutil.copyfile(raw, out / f"profile-orderbell-{name}.folded")
+    raw.unlink()
     return target.name
 
 
@@ -526,6 +530,9 @@ async def _platform_step(
     jobs_file.write_text("".join(f"{i} {n} {c}\n" for i, n, c in jobs))
     out_file = work / f"{mode}-{rate}.paid"
     await pool.reset()
+    profiler = None
+    if config.profile and rate == config.platform_rates[0]:
+        profiler = await _start_profiler(pids[0], work)
     cpu0 = sum(procs.cpu_seconds(p) for p in pids)
     ccpu0 = await pool.cpu()
     t0 = time.monotonic()
@@ -586,6 +593,9 @@ async def _platform_step(
     row["server_cpu_pct"] = (sum(procs.cpu_seconds(p) for p in pids) - cpu0) / elapsed * 100
     row["client_cpu_s"] = await pool.cpu() - ccpu0
     row["driver_cpu_s"] = summary.get("cpu_seconds")
+    row["closed_by_server"] = (await pool.stats()).closed
+    if profiler is not None:
+        row["profile"] = await _stop_profiler(profiler, work, config.out, f"platform-{mode}")
     row["held"] = bool(
         row["p99_ms"] <= 100
         and row["missing"] == 0
