@@ -75,12 +75,35 @@ def serve(
         typer.Option("--broker-url", help="memory:// or redis://... [env: ORDERBELL_BROKER_URL]"),
     ] = None,
     migrate: Annotated[bool, typer.Option(help="Apply database migrations first.")] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Server processes on this port; above 1 needs a redis:// broker "
+            "[env: ORDERBELL_WORKERS]",
+        ),
+    ] = None,
 ) -> None:
     """Start the server."""
     from orderbell.bootstrap import create_app
     from orderbell.serving import serve as run_server
 
-    settings = _settings(host=host, port=port, database_url=database_url, broker_url=broker_url)
+    options = {
+        "host": host,
+        "port": port,
+        "database_url": database_url,
+        "broker_url": broker_url,
+        "workers": workers,
+    }
+    settings = _settings(**options)
+    if settings.workers > 1 and settings.broker_url.split("://", 1)[0].lower() == "memory":
+        typer.secho(
+            "error: --workers above 1 needs a broker the processes share: "
+            "--broker-url redis://HOST:6379/0 (memory:// reaches one process only)",
+            err=True,
+            fg="red",
+        )
+        raise typer.Exit(2)
     if migrate:
         from orderbell.storage.schema import upgrade_database
 
@@ -90,7 +113,40 @@ def serve(
     typer.echo(f"orderbell serving on {base}")
     typer.echo(f"  API docs:        {base}/docs")
     typer.echo(f"  console socket:  ws://{shown}:{settings.port}/ws/<sid>?token=<merchant token>")
-    run_server(create_app(settings), settings)
+    if settings.workers > 1:
+        typer.echo(f"  worker processes: {settings.workers}")
+        # Workers build their app from the environment: what was given as
+        # options here must be there too.
+        export_settings(options)
+        _serve_workers(settings)
+    else:
+        run_server(create_app(settings), settings)
+
+
+#: The app factory worker processes import (settings from ORDERBELL_* variables).
+APP_FACTORY = "orderbell.bootstrap:app_from_environment"
+
+
+def export_settings(options: dict[str, Any], environ: Any = None) -> None:
+    """Put the options that were given (not None) into ``ORDERBELL_*`` variables."""
+    environ = os.environ if environ is None else environ
+    for name, value in options.items():
+        if value is not None:
+            environ[f"ORDERBELL_{name.upper()}"] = str(value)
+
+
+def _serve_workers(settings: Settings) -> None:
+    from uvicorn.supervisors import Multiprocess
+
+    from orderbell.serving import listening_socket, uvicorn_config
+
+    config = uvicorn_config(APP_FACTORY, settings, factory=True, workers=settings.workers)
+    # One listening socket, made here and shared: the kernel spreads new
+    # connections over the workers, which accept on it.
+    sock = listening_socket(
+        settings.host, settings.port, send_buffer=settings.socket_send_buffer_bytes
+    )
+    Multiprocess(config, sockets=[sock]).run()
 
 
 @db_app.command("upgrade")

@@ -39,7 +39,8 @@ class Broker(ABC):
 
     def on_reconnect(self, hook: ReconnectHook) -> None:
         """Set the coroutine function awaited each time the broker has its
-        subscriptions in place again after losing its connection.
+        subscriptions in place again after it may have missed messages: its
+        connection was lost, or shops were subscribed while it had none.
 
         It runs once every subscription is confirmed, so whatever it reads
         from the alert log, anything newer arrives through the broker. The

@@ -205,6 +205,9 @@ class RedisBroker(Broker):
         self._listener: asyncio.Task[None] | None = None
         self._hook_task: asyncio.Task[None] | None = None
         self._hook_again = False
+        # Set when messages of a wanted shop may have gone by unseen: a
+        # working connection was lost, or a shop was wanted while there was none.
+        self._missed = False
         self._strays: set[int] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         #: How many times a subscriber connection was established (the first one included).
@@ -286,6 +289,7 @@ class RedisBroker(Broker):
         self._strays.discard(shop_id)
         link = self._link
         if link is None:
+            self._missed = True
             return
         try:
             async with asyncio.timeout(self._timeout):
@@ -363,6 +367,7 @@ class RedisBroker(Broker):
                 self._lose(link)
                 await link.close()
             if link.confirmed:
+                self._missed = True
                 attempt = 0
             delay = self._backoff.delay(attempt)
             attempt += 1
@@ -436,7 +441,9 @@ class RedisBroker(Broker):
             if token == link.ready_token:
                 link.confirmed = True
                 self._ready.set()
-                self._call_reconnect_hook()
+                if self._missed:
+                    self._missed = False
+                    self._call_reconnect_hook()
             elif isinstance(token, bytes) and token in self._pongs:
                 _owner, waiter = self._pongs.pop(token)
                 if not waiter.done():

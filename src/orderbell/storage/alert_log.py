@@ -141,6 +141,12 @@ async def window(
         )
     )
     rows.reverse()
+    if rows and rows[-1].seq > latest:
+        # Each statement has its own snapshot under PostgreSQL's READ
+        # COMMITTED: alerts committed between the two reads are in ``rows``,
+        # so the window must end with them, or a resuming console would get
+        # them again live.
+        latest = rows[-1].seq
     # Seqs are gapless, so anything missed starts at start + 1.
     cut = latest > start and (not rows or rows[0].seq != start + 1)
     return Window([to_alert(r) for r in rows], latest, reset=ahead or cut)
