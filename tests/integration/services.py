@@ -40,6 +40,8 @@ POSTGRES_URLS = [
         os.environ.get("ORDERBELL_TEST_POSTGRES_URL"),
         "postgresql://postgres@127.0.0.1:5432/test",
         "postgresql://root@127.0.0.1:5432/test",
+        "postgresql://postgres@127.0.0.1:5432/postgres",
+        "postgresql://root@127.0.0.1:5432/postgres",
     )
     if u
 ]
