@@ -12,14 +12,14 @@ import os
 import signal
 import socket
 import subprocess
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 _started: list[subprocess.Popen[bytes]] = []
 _pids: set[int] = set()
+_cleanups: list[Callable[[], None]] = []
 
 
 def free_port() -> int:
@@ -80,8 +80,14 @@ def stop(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
         _started.remove(process)
 
 
+def at_cleanup(step: Callable[[], None]) -> Callable[[], None]:
+    """Have ``stop_all`` run ``step`` (after the processes are gone); returns a way to cancel it."""
+    _cleanups.append(step)
+    return lambda: _cleanups.remove(step) if step in _cleanups else None
+
+
 def stop_all() -> None:
-    """End every process the harness started that is still running."""
+    """End every process the harness started that is still running, then run the cleanups."""
     for process in list(_started):
         with contextlib.suppress(Exception):
             stop(process, timeout=5)
@@ -90,6 +96,10 @@ def stop_all() -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
         _pids.discard(pid)
+    while _cleanups:
+        step = _cleanups.pop()
+        with contextlib.suppress(Exception):
+            step()
 
 
 def cpu_seconds(pid: int) -> float:
@@ -118,13 +128,3 @@ def open_fds(pid: int) -> int:
         return len(os.listdir(f"/proc/{pid}/fd"))
     except (FileNotFoundError, PermissionError):
         return 0
-
-
-def wait_until(check: object, timeout: float, interval: float = 0.05) -> bool:
-    """Poll ``check()`` until true or ``timeout`` seconds pass."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():  # type: ignore[operator]
-            return True
-        time.sleep(interval)
-    return False

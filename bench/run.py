@@ -188,16 +188,18 @@ def main(argv: list[str] | None = None) -> int:
     def terminate(signum: int, frame: object) -> None:
         raise SystemExit(128 + signum)
 
-    signal.signal(signal.SIGTERM, terminate)
-    signal.signal(signal.SIGHUP, terminate)
+    # Ctrl-C too ends the run by SystemExit (asyncio's own handling would
+    # cancel the main task, which can leave it waiting on a child forever).
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, terminate)
     work = Path(tempfile.mkdtemp(prefix="orderbell-bench-"))
     ok = False
     try:
         code = asyncio.run(run(args, work))
         ok = code == 0
         return code
-    except KeyboardInterrupt:
-        log("interrupted")
+    except (KeyboardInterrupt, SystemExit):
+        log("interrupted: stopping every process it started")
         return 130
     finally:
         procs.stop_all()

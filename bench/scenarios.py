@@ -433,6 +433,8 @@ async def _platform_mode(
         else:
             url, drop = await _fresh_postgres(config.postgres_admin_url)
             cleanup.append(drop)
+            # If the run is cut short, the database goes all the same.
+            cleanup.append(procs.at_cleanup(lambda: _in_thread(drop)))
             prefix = f"bench{os.getpid()}{secrets.token_hex(4)}"
             env = systems.orderbell_env(
                 url, secret, broker_url=config.redis_url, broker_channel_prefix=prefix
@@ -511,7 +513,9 @@ async def _platform_mode(
             procs.stop(process)
         for step in cleanup:
             with contextlib.suppress(Exception):
-                await step()
+                done = step()
+                if asyncio.iscoroutine(done):
+                    await done
     return rows
 
 
@@ -603,6 +607,15 @@ async def _platform_step(
         and row["achieved_per_s"] >= 0.95 * rate
     )
     return row
+
+
+def _in_thread(work: Callable[[], Any]) -> None:
+    """Run a coroutine function to its end on a loop of its own (from a signal's cleanup)."""
+    import threading
+
+    thread = threading.Thread(target=lambda: asyncio.run(work()), daemon=True)
+    thread.start()
+    thread.join(15)
 
 
 async def _fresh_postgres(admin_url: str) -> tuple[str, Callable[[], Any]]:
