@@ -152,7 +152,11 @@ class Order(Base):
     """An order: the original's columns plus the shop it belongs to."""
 
     __tablename__ = "orders"
-    __table_args__ = (Index("ix_orders_shop_status", "shop_id", "status"),)
+    __table_args__ = (
+        Index("ix_orders_shop_status", "shop_id", "status"),
+        # The scheduled sweeps (services/schedule.py) look orders up by status and age.
+        Index("ix_orders_status_time", "status", "order_time"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shop.id"))
