@@ -111,3 +111,38 @@ def test_a_missing_database_driver_says_what_to_install(monkeypatch: pytest.Monk
     monkeypatch.setitem(sys.modules, "asyncpg", None)
     with pytest.raises(ImportError, match="pip install asyncpg"):
         Database("postgresql+asyncpg://postgres@127.0.0.1/test")
+
+
+def test_serve_hands_its_options_to_worker_processes_through_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from orderbell.cli import export_settings
+    from orderbell.settings import Settings
+
+    environ: dict[str, str] = {}
+    export_settings(
+        {
+            "host": None,
+            "port": 9000,
+            "database_url": "postgresql+asyncpg://app@db/orderbell",
+            "broker_url": "redis://cache:6379/0",
+            "workers": 3,
+        },
+        environ,
+    )
+    assert environ == {
+        "ORDERBELL_PORT": "9000",
+        "ORDERBELL_DATABASE_URL": "postgresql+asyncpg://app@db/orderbell",
+        "ORDERBELL_BROKER_URL": "redis://cache:6379/0",
+        "ORDERBELL_WORKERS": "3",
+    }
+    # What a worker builds from that environment.
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings()
+    assert (settings.port, settings.broker_url, settings.workers) == (
+        9000,
+        "redis://cache:6379/0",
+        3,
+    )
+    assert settings.database_url == "postgresql+asyncpg://app@db/orderbell"
