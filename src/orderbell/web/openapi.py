@@ -79,6 +79,11 @@ def rewrite(schema: dict[str, Any]) -> dict[str, Any]:
             for status, response in responses.items():
                 if status.startswith("2"):
                     response["content"] = _ref(SUCCESS)
+            # Any other success (a publish replayed by its Idempotency-Key is
+            # 200 where a new one is 201) is the same envelope.
+            responses.setdefault(
+                "2XX", {"description": "Success, in the envelope.", "content": _ref(SUCCESS)}
+            )
             for status, description in _ERRORS.items():
                 responses[status] = {"description": description, "content": _ref(ERROR)}
             responses["default"] = {"description": _DEFAULT, "content": _ref(ERROR)}
