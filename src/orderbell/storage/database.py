@@ -23,6 +23,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from orderbell.storage import sqlite_inline
+
 
 class Database:
     """An engine and its sessions; ``transaction()`` is the only way in for writes."""
@@ -36,8 +38,13 @@ class Database:
         self.url = url
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         options: dict[str, Any] = {"echo": echo}
+        path = parsed.database or ""
+        inline = parsed.get_driver_name() == "aiosqlite" and path not in ("", ":memory:")
         if self.is_sqlite:
             options.update(pool_size=1, max_overflow=0, pool_timeout=60)
+            if inline:
+                # Statements on the loop's thread; see sqlite_inline for why.
+                options["async_creator"] = lambda: sqlite_inline.connect(path)
         else:
             options.update(
                 pool_size=pool_size,
@@ -59,7 +66,7 @@ class Database:
                 f"pip install {driver}"
             ) from exc
         if self.is_sqlite:
-            _tune_sqlite(self.engine)
+            _tune_sqlite(self.engine, busy_timeout_ms=0 if inline else 10_000)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 
     @asynccontextmanager
@@ -78,7 +85,7 @@ class Database:
         await self.engine.dispose()
 
 
-def _tune_sqlite(engine: AsyncEngine) -> None:
+def _tune_sqlite(engine: AsyncEngine, *, busy_timeout_ms: int) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" event below issue BEGIN, not the driver.
@@ -87,7 +94,7 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
