@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import Table, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbell.domain.alerts import Alert, AlertType, alert_content
@@ -50,28 +51,41 @@ async def append(
     source: str = "order",
 ) -> Alert:
     """Store a new alert of ``shop_id`` with the next seq, in the caller's transaction."""
+    # Core statements on the tables: this runs for every alert, and the ORM's
+    # unit of work and bulk-update bookkeeping cost more than the SQL.
+    shops = cast(Table, Shop.__table__)
     seq = (
         await session.execute(
-            update(Shop)
-            .where(Shop.id == shop_id)
-            .values(alert_seq=Shop.alert_seq + 1)
-            .returning(Shop.alert_seq)
+            update(shops)
+            .where(shops.c.id == shop_id)
+            .values(alert_seq=shops.c.alert_seq + 1)
+            .returning(shops.c.alert_seq)
         )
     ).scalar_one()
-    row = AlertRow(
+    alert = Alert(
         shop_id=shop_id,
         seq=seq,
-        type=int(type),
-        order_id=order_id,
+        type=type,
+        order_id=order_id if order_id is not None else external_order_id,
         order_number=order_number,
         content=content if content is not None else alert_content(order_number),
         created_at=utcnow(),
-        external_order_id=external_order_id,
         source=source,
     )
-    session.add(row)
-    await session.flush()
-    return to_alert(row)
+    await session.execute(
+        insert(cast(Table, AlertRow.__table__)).values(
+            shop_id=shop_id,
+            seq=seq,
+            type=int(type),
+            order_id=order_id,
+            order_number=order_number,
+            content=alert.content,
+            created_at=alert.created_at,
+            external_order_id=external_order_id,
+            source=source,
+        )
+    )
+    return alert
 
 
 async def mark_published(session: AsyncSession, shop_seqs: Sequence[tuple[int, int]]) -> None:
