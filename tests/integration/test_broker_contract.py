@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from orderbell.broker import Broker, create_broker
 from orderbell.broker.redis import Backoff, RedisBroker
@@ -169,22 +170,30 @@ class SilentProxy:
         self._frozen: list[asyncio.Event] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._writers: list[asyncio.StreamWriter] = []
+        self.hold_new = False
         self._server: asyncio.Server | None = None
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
         self.port = self._server.sockets[0].getsockname()[1]
 
-    def freeze(self) -> None:
-        """Stop every connection open now; new connections work."""
+    def freeze(self, *, new_ones_too: bool = False) -> None:
+        """Stop every connection open now; new connections work unless ``new_ones_too``."""
+        self.hold_new = new_ones_too
         for thawed in self._frozen:
             thawed.clear()
+
+    def thaw(self) -> None:
+        self.hold_new = False
+        for thawed in self._frozen:
+            thawed.set()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
         self._writers += [writer, up_writer]
         thawed = asyncio.Event()
-        thawed.set()
+        if not self.hold_new:
+            thawed.set()
         self._frozen.append(thawed)
 
         async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
@@ -311,3 +320,43 @@ async def test_unreachable_redis_fails_publishing_fast(brokers: Callable[..., Re
     with pytest.raises(Exception, match=r"(?i)connect"):
         await broker.publish(1, b"x")
     assert loop.time() - started < 1.5
+
+
+async def test_while_redis_hangs_publishing_fails_at_once_then_recovers(
+    brokers: Callable[..., RedisBroker], redis_url: str
+) -> None:
+    # Redis's host is gone without a word: connections open (to the proxy)
+    # but nothing ever answers. A paying customer must not wait a timeout
+    # per alert: once the listener knows, publishing fails at once (the
+    # alert stays in the log for the relay).
+    proxy = SilentProxy(int(redis_url.split(":")[2].split("/")[0]))
+    await proxy.start()
+    try:
+        broker = brokers(f"redis://127.0.0.1:{proxy.port}/0")
+        inbox = Inbox(broker)
+        await broker.connect()
+        await broker.subscribe(5)
+        await broker.publish(5, b"before")
+        assert await inbox.next(1) == [(5, b"before")]
+
+        proxy.freeze(new_ones_too=True)
+        loop = asyncio.get_running_loop()
+        fast = None
+        for _ in range(40):
+            started = loop.time()
+            with pytest.raises((RedisConnectionError, TimeoutError)):
+                await broker.publish(5, b"during")
+            if loop.time() - started < 0.1:
+                fast = loop.time() - started
+                break
+            await asyncio.sleep(0.1)
+        assert fast is not None, "publishing kept waiting for timeouts"
+        with pytest.raises(Exception, match=r"(?i)connect"):
+            await broker.ping()
+
+        proxy.thaw()
+        assert await inbox.reconnected(more_than=0, within=10)
+        await broker.publish(5, b"after")
+        assert await inbox.next(1) == [(5, b"after")]
+    finally:
+        await proxy.close()

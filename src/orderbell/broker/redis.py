@@ -208,6 +208,10 @@ class RedisBroker(Broker):
         # Set when messages of a wanted shop may have gone by unseen: a
         # working connection was lost, or a shop was wanted while there was none.
         self._missed = False
+        # Set while the listener cannot even open a connection: publishing
+        # then fails at once instead of making each paying customer wait
+        # for the timeout (the alert is in the log; the relay sends it later).
+        self._unreachable = False
         self._strays: set[int] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         #: How many times a subscriber connection was established (the first one included).
@@ -316,7 +320,8 @@ class RedisBroker(Broker):
         """Send ``payload`` to every process subscribed to ``shop_id``.
 
         Raises:
-            redis.exceptions.ConnectionError: Redis could not be reached.
+            redis.exceptions.ConnectionError: Redis could not be reached; at
+                once, without trying, while the listener cannot connect.
             TimeoutError: Redis did not take the message within ``timeout``
                 seconds; it may still have delivered it, which is harmless
                 because hubs pass each seq on once.
@@ -325,6 +330,8 @@ class RedisBroker(Broker):
         client = self._publisher
         if client is None:
             raise RuntimeError("the Redis broker is not connected")
+        if self._unreachable:
+            raise RedisConnectionError(f"cannot connect to Redis at {safe_url(self.url)} now")
         async with asyncio.timeout(self._timeout):
             await client.publish(self._channel(shop_id), payload)
 
@@ -340,10 +347,10 @@ class RedisBroker(Broker):
         client = self._publisher
         if client is None:
             raise RuntimeError("the Redis broker is not connected")
-        async with asyncio.timeout(self._timeout):
-            await client.ping()
         if not self._ready.is_set():
             raise RedisConnectionError("the subscriber connection to Redis is being re-established")
+        async with asyncio.timeout(self._timeout):
+            await client.ping()
 
     # -- the listener --------------------------------------------------------
 
@@ -369,6 +376,8 @@ class RedisBroker(Broker):
             if link.confirmed:
                 self._missed = True
                 attempt = 0
+            else:
+                self._unreachable = True
             delay = self._backoff.delay(attempt)
             attempt += 1
             log.warning(
@@ -440,6 +449,7 @@ class RedisBroker(Broker):
             token = message.get("data")
             if token == link.ready_token:
                 link.confirmed = True
+                self._unreachable = False
                 self._ready.set()
                 if self._missed:
                     self._missed = False
