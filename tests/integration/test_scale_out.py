@@ -83,7 +83,7 @@ async def test_two_hundred_orders_of_one_shop_paid_at_once_on_two_processes(
     a, b = pair
     kit = await new_shop(a.database_url)
     token = await apis[0].merchant_token(kit.username)
-    orders = await place_many(apis, kit, 200, customers=10)
+    orders = await place_many(apis, kit, 200, customers=4)
     async with consoles(Console([a], token), Console([b], token)) as watching:
         results = await asyncio.gather(
             *(apis[i % 2].pay(o["token"], o["number"]) for i, o in enumerate(orders)),
