@@ -360,3 +360,27 @@ async def test_while_redis_hangs_publishing_fails_at_once_then_recovers(
         assert await inbox.next(1) == [(5, b"after")]
     finally:
         await proxy.close()
+
+
+async def test_subscribing_on_a_silent_connection_returns_and_takes_effect_later(
+    brokers: Callable[..., RedisBroker], redis_url: str
+) -> None:
+    proxy = SilentProxy(int(redis_url.split(":")[2].split("/")[0]))
+    await proxy.start()
+    try:
+        listening, publishing = brokers(f"redis://127.0.0.1:{proxy.port}/0"), brokers()
+        inbox = Inbox(listening)
+        await listening.connect()
+        await publishing.connect()
+        proxy.freeze()  # the connection in use stops answering; new ones work
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await listening.subscribe(9)  # a console joins: it must not hang
+        assert loop.time() - started < 0.5 + 0.3
+        # The listener replaces the connection, subscribes shop 9 there,
+        # and has the hub catch up on what it may have missed meanwhile.
+        assert await inbox.reconnected(more_than=0, within=5)
+        await publishing.publish(9, b"nine")
+        assert await inbox.next(1) == [(9, b"nine")]
+    finally:
+        await proxy.close()

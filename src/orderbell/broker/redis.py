@@ -301,6 +301,9 @@ class RedisBroker(Broker):
                 await self._confirm(link)
         except (RedisError, OSError, TimeoutError) as exc:
             log.warning("subscribing to shop %s failed (%s); reconnecting", shop_id, exc)
+            # The caller goes on as if subscribed: the reconnect hook must
+            # read what this shop misses until the next connection has it.
+            self._missed = True
             self._give_up(link, exc)
 
     async def unsubscribe(self, shop_id: int) -> None:
