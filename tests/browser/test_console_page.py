@@ -96,3 +96,24 @@ async def test_order_text_is_shown_as_text_and_never_run(
     assert await page.evaluate("window.__pwned") is None
     assert console.errors == []
     await console.close()
+
+
+async def test_reconnect_delays_double_up_to_a_cap_with_jitter(
+    browser: Browser, server: Server
+) -> None:
+    context = await browser.new_context(base_url=server.base_url)
+    page = await context.new_page()
+    await page.goto("/console")
+    attempts = [1, 2, 3, 4, 5, 6, 7, 8, 20]
+    samples = await page.evaluate(
+        """async (attempts) => {
+            const { backoffDelay } = await import("./console/assets/alert-stream.js");
+            return attempts.map((n) => Array.from({ length: 200 }, () => backoffDelay(n)));
+        }""",
+        attempts,
+    )
+    for attempt, delays in zip(attempts, samples, strict=True):
+        ceiling = min(30_000, 500 * 2 ** (attempt - 1))
+        assert all(ceiling / 2 <= d <= ceiling for d in delays), (attempt, min(delays), max(delays))
+        assert max(delays) - min(delays) > ceiling * 0.2, "delays are spread, not in step"
+    await context.close()

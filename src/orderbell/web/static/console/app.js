@@ -279,7 +279,8 @@ function renderNotificationState() {
   }
   const permission = Notification.permission;
   button.hidden = permission !== "default";
-  state.textContent = permission === "default" ? "" : t(`notifications.${permission === "granted" ? "granted" : "denied"}`);
+  const answer = permission === "granted" ? "granted" : "denied";
+  state.textContent = permission === "default" ? "" : t(`notifications.${answer}`);
 }
 
 function wire() {

@@ -155,7 +155,11 @@ export class Board {
     const who = [o.consignee, o.phone].filter(Boolean).join(" ");
     return el(
       "article",
-      { class: classes.join(" "), dataset: { orderId: o.id, status: o.status }, "aria-busy": entry.busy ? "true" : "false" },
+      {
+        class: classes.join(" "),
+        dataset: { orderId: o.id, status: o.status },
+        "aria-busy": entry.busy ? "true" : "false",
+      },
       el(
         "div",
         { class: "flags" },
@@ -183,7 +187,12 @@ export class Board {
         ),
       ),
       o.remark &&
-        el("p", { class: "remark" }, el("span", { class: "label" }, t("remark")), el("span", { class: "remark-text" }, o.remark)),
+        el(
+          "p",
+          { class: "remark" },
+          el("span", { class: "label" }, t("remark")),
+          el("span", { class: "remark-text" }, o.remark),
+        ),
       o.tablewareNumber > 0 && el("p", { class: "tableware" }, t("tableware", { n: o.tablewareNumber })),
       el(
         "p",
@@ -206,7 +215,17 @@ export class Board {
     const t = this.t;
     const id = entry.order.id;
     const button = (kind, label, cls) =>
-      el("button", { type: "button", class: `action ${cls}`, disabled: entry.busy, dataset: { action: kind }, onclick: () => this.onAction(kind, id) }, label);
+      el(
+        "button",
+        {
+          type: "button",
+          class: `action ${cls}`,
+          disabled: entry.busy,
+          dataset: { action: kind },
+          onclick: () => this.onAction(kind, id),
+        },
+        label,
+      );
     const buttons = {
       2: [button("accept", t("accept"), "primary"), button("reject", t("reject"), "danger")],
       3: [button("deliver", t("deliver"), "primary")],
@@ -248,7 +267,13 @@ export class Board {
         REPLIES.map((reply) =>
           el(
             "button",
-            { type: "button", class: "reply", disabled: entry.busy, dataset: { reply }, onclick: () => this.onAction("reply", id, { reply }) },
+            {
+              type: "button",
+              class: "reply",
+              disabled: entry.busy,
+              dataset: { reply },
+              onclick: () => this.onAction("reply", id, { reply }),
+            },
             t(`reply.${reply}`),
           ),
         ),
@@ -257,7 +282,11 @@ export class Board {
         "form",
         { class: "reply-custom", onsubmit: (event) => { event.preventDefault(); sendCustom(); } },
         input,
-        el("button", { type: "submit", class: "reply", disabled: entry.busy, dataset: { reply: "custom" } }, t("send")),
+        el(
+          "button",
+          { type: "submit", class: "reply", disabled: entry.busy, dataset: { reply: "custom" } },
+          t("send"),
+        ),
       ),
     );
   }

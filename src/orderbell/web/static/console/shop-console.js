@@ -238,7 +238,8 @@ export class ShopConsole {
     }
     // The server sends `handled` to every console; this one need not wait for it.
     const types = SETTLES[kind];
-    this.settle([...this.open.values()].filter((a) => a.orderId === orderId && types.includes(a.type)).map((a) => a.seq));
+    const settled = [...this.open.values()].filter((a) => a.orderId === orderId && types.includes(a.type));
+    this.settle(settled.map((a) => a.seq));
     this.board.setBusy(orderId, false);
     if (kind !== "reply") await this.refreshOrder(orderId);
     return true;
