@@ -9,7 +9,7 @@ from orderbell.services.publishing import create_api_key
 from orderbell.storage.database import Database
 from tests.browser.console import SPOKEN_NEW_ORDER, Console
 from tests.browser.orders import customer_view, paid_order, remind, shop_view
-from tests.e2e.server import Api, Server, new_shop
+from tests.e2e.server import PASSWORD, Api, Server, new_shop
 
 
 async def test_a_paid_order_shows_a_card_rings_and_speaks(
@@ -309,5 +309,17 @@ async def test_an_alert_from_another_order_system_is_announced_once_and_put_away
     await notice.click()
     await expect(console.notices).to_have_count(0)
     assert not (await page.title()).startswith("(")
+    # Put away on the server too, so every console of the shop drops it.
+    async with httpx.AsyncClient(base_url=server.base_url) as http:
+        login = await http.post(
+            "/admin/employee/login", json={"username": kit.username, "password": PASSWORD}
+        )
+        headers = {"token": login.json()["data"]["token"]}
+        for _ in range(50):
+            still_open = (await http.get("/admin/alert/unhandled", headers=headers)).json()["data"]
+            if not still_open:
+                break
+            await page.wait_for_timeout(100)
+    assert still_open == []
     assert console.errors == []
     await console.close()

@@ -307,7 +307,8 @@ async def test_a_console_whose_peer_vanished_is_dropped_within_the_heartbeat_tim
                     f"\nstopped console dropped after {gone_after:.1f}s (interval 1s + timeout 1s)"
                 )
                 assert tcp_state(port) in ("CLOSE_WAIT", None), "the server closed its side"
-                assert gone_after < 4
+                # Interval 1 s + timeout 1 s, plus slack for a busy machine.
+                assert gone_after < 6
             finally:
                 os.kill(listener.pid, signal.SIGCONT)
                 listener.kill()

@@ -124,3 +124,44 @@ async def test_bad_publish_bodies_are_refused(server: Server, api: Api) -> None:
     ):
         response = await api.http.post(url, json=body, headers={"X-Api-Key": key})
         assert response.status_code == 422 and response.json()["code"] == 0, body
+
+
+async def test_an_external_alert_is_dismissed_on_every_console(server: Server, api: Api) -> None:
+    kit, other = await new_shop(server.database_url), await new_shop(server.database_url)
+    key = await asyncio.to_thread(create_key, server, kit.shop_id)
+    merchant = await api.merchant_token(kit.username)
+    async with (
+        websockets.connect(server.ws_url(merchant, protocol="2")) as c1,
+        websockets.connect(server.ws_url(merchant, protocol="2")) as c2,
+    ):
+        for ws in (c1, c2):
+            await collect(ws, 2)  # hello, synced
+        await api.http.post(
+            f"/api/v1/shops/{kit.shop_id}/alerts",
+            headers={"X-Api-Key": key},
+            json={"type": 1, "orderNumber": "EXT-1", "orderId": 5},
+        )
+        for ws in (c1, c2):
+            assert [f["seq"] for f in await collect(ws, 1)] == [1]
+        foreign = await api.call(
+            "PUT",
+            "/admin/alert/dismiss",
+            token=await api.merchant_token(other.username),
+            header="token",
+            json={"seq": 1},
+        )
+        assert foreign.status_code == 404
+        await api.ok("PUT", "/admin/alert/dismiss", token=merchant, header="token", json={"seq": 1})
+        for ws in (c1, c2):
+            [handled] = await collect(ws, 1)
+            assert (
+                handled["type"],
+                handled["alertSeq"],
+                handled["action"],
+                handled["orderId"],
+            ) == ("handled", 1, "dismissed", 5)
+    assert await api.ok("GET", "/admin/alert/unhandled", token=merchant, header="token") == []
+    again = await api.call(
+        "PUT", "/admin/alert/dismiss", token=merchant, header="token", json={"seq": 1}
+    )
+    assert again.status_code == 404

@@ -500,3 +500,23 @@ async def repeat(db: Database, customer_id: int, order_id: int) -> None:
                     amount=dish.price,
                 )
             )
+
+
+async def dismiss_alert(outbox: Outbox, shop_id: int, seq: int, *, merchant_id: int) -> None:
+    """Mark one open alert of the shop handled by hand (``dismissed``): for alerts
+    no order move here can settle, such as those of another order system.
+
+    Raises:
+        NotFound: no open alert with this seq in the shop.
+    """
+    async with outbox.transaction() as work:
+        merchant = await work.session.get(Merchant, merchant_id)
+        handled = await work.handle_alerts(
+            shop_id=shop_id,
+            seq=seq,
+            action="dismissed",
+            by=merchant_id,
+            by_name=merchant.name if merchant else None,
+        )
+        if not handled:
+            raise NotFound(f"No open alert {seq} in your shop.")

@@ -67,19 +67,21 @@ class Work:
         self,
         *,
         shop_id: int,
-        order_id: int,
-        types: Sequence[AlertType],
         action: str,
+        order_id: int | None = None,
+        seq: int | None = None,
+        types: Sequence[AlertType] = (AlertType.NEW_ORDER, AlertType.REMINDER),
         by: int | None = None,
         by_name: str | None = None,
         reply: str | None = None,
     ) -> list[Alert]:
-        """Mark the order's open alerts of ``types`` handled; after commit every
-        console of the shop gets a ``handled`` frame for each."""
+        """Mark open alerts handled (of one order, of ``types``; or the one with
+        ``seq``); after commit every console of the shop gets a ``handled`` frame for each."""
         handled = await alert_log.mark_handled(
             self.session,
             shop_id=shop_id,
             order_id=order_id,
+            seq=seq,
             types=types,
             action=action,
             by=by,
@@ -94,7 +96,7 @@ class Work:
                         shopId=shop_id,
                         alertSeq=alert.seq,
                         alertType=int(alert.type),
-                        orderId=order_id,
+                        orderId=alert.order_id,
                         action=action,
                         by={"id": by, "name": by_name} if by is not None else None,
                         reply=reply,

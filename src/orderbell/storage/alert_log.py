@@ -170,23 +170,25 @@ async def mark_handled(
     session: AsyncSession,
     *,
     shop_id: int,
-    order_id: int,
-    types: Sequence[AlertType],
     action: str,
     by: int | None,
+    order_id: int | None = None,
+    seq: int | None = None,
+    types: Sequence[AlertType] = (AlertType.NEW_ORDER, AlertType.REMINDER),
     reply: str | None = None,
 ) -> list[Alert]:
-    """Mark the order's open alerts of ``types`` handled; return them as now stored."""
-    rows = list(
-        await session.scalars(
-            select(AlertRow).where(
-                AlertRow.shop_id == shop_id,
-                AlertRow.order_id == order_id,
-                AlertRow.type.in_([int(t) for t in types]),
-                AlertRow.handled_at.is_(None),
-            )
-        )
-    )
+    """Mark the shop's open alerts of ``types`` handled (those of one order, or
+    the one with ``seq``); return them as now stored."""
+    conditions = [
+        AlertRow.shop_id == shop_id,
+        AlertRow.type.in_([int(t) for t in types]),
+        AlertRow.handled_at.is_(None),
+    ]
+    if order_id is not None:
+        conditions.append(AlertRow.order_id == order_id)
+    if seq is not None:
+        conditions.append(AlertRow.seq == seq)
+    rows = list(await session.scalars(select(AlertRow).where(*conditions)))
     now = utcnow()
     for row in rows:
         row.handled_at = now

@@ -254,3 +254,9 @@ class ReminderReply(Body):
         ]
         | None
     ) = None
+
+
+class AlertSeq(Body):
+    """One alert of the shop, by its seq."""
+
+    seq: Annotated[int, Field(ge=1, le=2**62)]

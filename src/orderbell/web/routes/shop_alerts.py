@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from orderbell.services import orders, replay
 from orderbell.web.deps import Merchant, Parts
 from orderbell.web.envelope import ok
-from orderbell.web.schemas import ReminderReply
+from orderbell.web.schemas import AlertSeq, ReminderReply
 
 router = APIRouter(prefix="/admin/alert", tags=["shop alerts"])
 
@@ -28,3 +28,11 @@ async def reply(body: ReminderReply, me: Merchant, parts: Parts) -> dict[str, An
         parts.outbox, me.shop, body.order_id, body.reply, merchant_id=me.user_id, text=body.text
     )
     return ok({"orderId": body.order_id, "reply": text})
+
+
+@router.put("/dismiss")
+async def dismiss(body: AlertSeq, me: Merchant, parts: Parts) -> dict[str, Any]:
+    """Put away one open alert by hand (for alerts of another order system, which no
+    order move here settles); every console of the shop gets a `handled` frame."""
+    await orders.dismiss_alert(parts.outbox, me.shop, body.seq, merchant_id=me.user_id)
+    return ok({"seq": body.seq})

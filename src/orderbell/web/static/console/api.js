@@ -102,6 +102,11 @@ export class Api {
     return this.call("PUT", "admin/alert/reply", body);
   }
 
+  /** Put away an alert no order move settles (one of another order system), on every console. */
+  dismiss(seq) {
+    return this.call("PUT", "admin/alert/dismiss", { seq });
+  }
+
   logout() {
     return this.call("POST", "admin/employee/logout").catch(() => null);
   }

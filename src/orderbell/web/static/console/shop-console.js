@@ -164,10 +164,13 @@ export class ShopConsole {
     if (frame.action !== "reply" && Number.isInteger(frame.orderId)) this.refreshOrder(frame.orderId);
   }
 
-  /** Put away an alert no move on this console can handle (see isShopOrder). */
+  /** Put away an alert no order move can handle (see isShopOrder), on every console. */
   dismiss(seq) {
     const alert = this.open.get(seq);
-    if (alert && !isShopOrder(alert)) this.settle([seq]);
+    if (!alert || isShopOrder(alert)) return;
+    this.settle([seq]);
+    // The server tells every other console of the shop (a `handled` frame).
+    this.api.dismiss(seq).catch(() => null);
   }
 
   settle(seqs) {
