@@ -48,7 +48,7 @@ class Config:
     platform_shops: int = 5000
     platform_customers: int = 200
     platform_rates: list[int] = field(
-        default_factory=lambda: [100, 200, 300, 400, 500, 600, 700, 800, 1000, 1200, 1500]
+        default_factory=lambda: [25, 50, 100, 200, 300, 400, 500, 600, 800, 1000, 1200, 1500]
     )
     platform_step_seconds: float = 4.0
     #: a step with a p99 above this (ms) or below 80% of its rate ends the stepping
@@ -95,6 +95,21 @@ class Triggers:
 
     def close(self) -> None:
         self.pool.close()
+
+
+async def quiet(pids: list[int], *, below: float = 0.15, within: float = 90.0) -> float:
+    """Wait until the servers use less than ``below`` of a core over half a second (they
+    may still be setting up consoles whose handshake is done); returns the seconds waited."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    last = sum(procs.cpu_seconds(p) for p in pids)
+    while loop.time() - start < within:
+        await asyncio.sleep(0.5)
+        now = sum(procs.cpu_seconds(p) for p in pids)
+        if (now - last) / 0.5 < below:
+            break
+        last = now
+    return loop.time() - start
 
 
 def latencies(records: Any, sent: set[int]) -> list[int]:
@@ -149,6 +164,7 @@ async def _fanout_size(
         log(f"  {size}: {row['error']}")
         return row
     await asyncio.sleep(config.settle)
+    row["settle_seconds"] = await quiet(system.pids)
 
     profiler = None
     if config.profile and system.name == "orderbell" and size == max(config.fanout_sizes):
@@ -362,6 +378,7 @@ async def idle(config: Config, work: Path, binary: Path, log: Log) -> list[dict[
                 # are in the baseline, not in the per-console figure.
                 await pool.connect_to(config.idle_warmup, within=60)
                 await asyncio.sleep(config.settle * 2)
+                await quiet(system.pids)
                 base = system.rss_kb()
                 for size in config.idle_sizes:
                     row: dict[str, Any] = {"server": name, "label": systems.label(name)}
@@ -371,6 +388,7 @@ async def idle(config: Config, work: Path, binary: Path, log: Log) -> list[dict[
                     opened, failed, _ = await pool.connect_to(config.idle_warmup + size, within=240)
                     row.update(open=opened - config.idle_warmup, failed=failed)
                     await asyncio.sleep(config.settle * 2)
+                    row["settle_seconds"] = await quiet(system.pids)
                     rss = system.rss_kb()
                     row["rss_kb"] = rss
                     row["kb_per_console"] = (rss - base) / size
@@ -484,6 +502,8 @@ async def _platform_mode(
                     {"mode": mode, "error": f"only {opened} of {len(targets)} consoles connected"}
                 ]
             await asyncio.sleep(config.settle * 2)
+            waited = await quiet(pids)
+            log(f"  servers quiet after {waited:.1f} s more")
             offset = 0
             for rate in steps:
                 count_orders = math.ceil(rate * config.platform_step_seconds)
@@ -594,7 +614,11 @@ async def _platform_step(
     row["delivered"] = len(lat)
     row["missing"] = max(0, expected - len(lat))
     row["errors"] = errors + (len(jobs) - summary.get("answered", len(jobs)))
-    row["server_cpu_pct"] = (sum(procs.cpu_seconds(p) for p in pids) - cpu0) / elapsed * 100
+    server_cpu = sum(procs.cpu_seconds(p) for p in pids) - cpu0
+    row["server_cpu_pct"] = server_cpu / elapsed * 100
+    # Server CPU per paid order (HTTP, transaction, publish, fan-out to its
+    # consoles): what bounds the rate on a quiet machine, steady on a busy one.
+    row["server_cpu_ms_per_order"] = server_cpu * 1000 / len(due) if due else None
     row["client_cpu_s"] = await pool.cpu() - ccpu0
     row["driver_cpu_s"] = summary.get("cpu_seconds")
     row["closed_by_server"] = (await pool.stats()).closed
