@@ -391,29 +391,38 @@ def plot(out: Path, scenario: str, rows: list[dict[str, Any]]) -> Path | None:
         left.grid(alpha=0.3)
         right.grid(alpha=0.3)
     elif scenario == "platform":
-        fig, ax = plt.subplots(figsize=(8, 4.5))
+        fig, (ax, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+        top = 0
         for label in dict.fromkeys(r.get("label", r.get("mode")) for r in rows if "rate" in r):
             mine = [r for r in rows if r.get("label") == label and "rate" in r]
             xs = [r["rate"] for r in mine]
+            top = max([top, *xs])
             line = ax.plot(
                 xs, [_finite(r["p99_ms"]) for r in mine], marker="o", label=f"{label} p99"
             )
+            color = line[0].get_color()
             ax.plot(
                 xs,
                 [_finite(r["p50_ms"]) for r in mine],
                 linestyle="--",
-                color=line[0].get_color(),
+                color=color,
                 label=f"{label} p50",
+            )
+            right.plot(
+                xs, [r["achieved_per_s"] for r in mine], marker="o", color=color, label=label
             )
         ax.axhline(100, color="grey", linestyle=":", label="100 ms")
         ax.set(
-            title="Platform mix: payment request to console receipt",
+            title="Payment request to console receipt",
             xlabel="paid orders/s offered",
             ylabel="ms (log)",
             yscale="log",
         )
-        ax.legend(fontsize=8)
-        ax.grid(alpha=0.3)
+        right.plot([0, top], [0, top], color="grey", linestyle=":", label="offered")
+        right.set(title="Orders paid per second", xlabel="paid orders/s offered", ylabel="paid/s")
+        for axis in (ax, right):
+            axis.legend(fontsize=8)
+            axis.grid(alpha=0.3)
     else:
         fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
         labels = list(dict.fromkeys(r["label"] for r in rows))
