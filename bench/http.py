@@ -13,6 +13,10 @@ import contextlib
 class HttpError(Exception):
     """The server closed the connection or answered something unreadable."""
 
+    def __init__(self, message: str, *, before_response: bool = False) -> None:
+        super().__init__(message)
+        self.before_response = before_response
+
 
 class Connection:
     def __init__(self, host: str, port: int) -> None:
@@ -22,17 +26,32 @@ class Connection:
         self.writer: asyncio.StreamWriter | None = None
 
     async def request(self, head: bytes, body: bytes = b"") -> tuple[int, bytes]:
-        """Send a request (``head`` without the final blank line); (status, body)."""
+        """Send a request (``head`` without the final blank line); (status, body).
+
+        A kept-alive connection the server closed while idle (uvicorn does after
+        5 s) is opened again and the request sent once more: nothing of the
+        first attempt was read, so the server never saw it.
+        """
+        reused = self.writer is not None
+        try:
+            return await self._exchange(head, body)
+        except HttpError as exc:
+            if not (reused and exc.before_response):
+                raise
+        return await self._exchange(head, body)
+
+    async def _exchange(self, head: bytes, body: bytes) -> tuple[int, bytes]:
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         assert self.reader is not None
         length = b"Content-Length: %d\r\n\r\n" % len(body)
-        self.writer.write(head + length + body)
         try:
+            self.writer.write(head + length + body)
             raw = await self.reader.readuntil(b"\r\n\r\n")
         except (asyncio.IncompleteReadError, ConnectionError) as exc:
             self.close()
-            raise HttpError(f"connection lost: {exc}") from exc
+            partial = getattr(exc, "partial", b"")
+            raise HttpError(f"connection lost: {exc!r}", before_response=not partial) from exc
         lines = raw.split(b"\r\n")
         try:
             status = int(lines[0].split(b" ", 2)[1])

@@ -208,8 +208,10 @@ class ClientPool:
             total = total + s
         return total
 
-    async def reset(self) -> None:
-        await asyncio.gather(*(c.ask("RESET") for c in self.clients))
+    async def reset(self, floor: int | None = None) -> None:
+        """Forget the records; with ``floor``, frames whose orderId is below it are not kept."""
+        command = "RESET" if floor is None else f"RESET {floor}"
+        await asyncio.gather(*(c.ask(command) for c in self.clients))
 
     async def wait_records(self, count: int, within: float) -> int:
         """Wait until the clients hold ``count`` records in all, or ``within`` seconds."""

@@ -81,6 +81,7 @@ class Triggers:
         self.system = system
         self.pool = http.Pool("127.0.0.1", system.ports[0], size)
         self.errors = 0
+        self.statuses: dict[str, int] = {}
         self.sent: list[int] = []
 
     async def fire(self, order_id: int) -> None:
@@ -88,10 +89,13 @@ class Triggers:
         self.sent.append(order_id)
         try:
             status, _ = await self.pool.request(head, body)
-        except (OSError, http.HttpError):
+        except (OSError, http.HttpError) as exc:
             status = 0
+            self.statuses[type(exc).__name__] = self.statuses.get(type(exc).__name__, 0) + 1
         if status not in (200, 201):
             self.errors += 1
+            if status:
+                self.statuses[str(status)] = self.statuses.get(str(status), 0) + 1
 
     def close(self) -> None:
         self.pool.close()
@@ -191,6 +195,7 @@ async def _fanout_size(
     row.update(max(bursts, key=lambda r: r["deliveries_per_s"]))
     row["deliveries_per_s_runs"] = [r["deliveries_per_s"] for r in bursts]
     row["trigger_errors"] = triggers.errors
+    row["trigger_error_kinds"] = triggers.statuses
     triggers.close()
     if profiler is not None:
         row["profile"] = await _stop_profiler(profiler, work, config.out, "fanout")
@@ -221,7 +226,8 @@ async def _paced_run(
 ) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     triggers.sent.clear()
-    await pool.reset()
+    # Frames of an earlier run still arriving are not counted as this run's.
+    await pool.reset(floor=now_us())
     server_cpu, client_cpu = system.cpu(), await pool.cpu()
     tasks = []
     start = loop.time()
@@ -256,7 +262,7 @@ async def _burst_run(
     loop = asyncio.get_running_loop()
     burst = config.burst_alerts or max(5, min(20, 100_000 // size))
     triggers.sent.clear()
-    await pool.reset()
+    await pool.reset(floor=now_us())
     server_cpu, client_cpu = system.cpu(), await pool.cpu()
     t0 = now_us()
     tasks = [loop.create_task(triggers.fire(now_us())) for _ in range(burst)]
@@ -553,7 +559,8 @@ async def _platform_step(
     jobs_file = work / f"{mode}-{rate}.jobs"
     jobs_file.write_text("".join(f"{i} {n} {c}\n" for i, n, c in jobs))
     out_file = work / f"{mode}-{rate}.paid"
-    await pool.reset()
+    # Order ids grow with the seeding order: alerts of earlier steps are not this step's.
+    await pool.reset(floor=min(order_id for order_id, _, _ in jobs))
     profiler = None
     if config.profile and rate == config.platform_rates[0]:
         profiler = await _start_profiler(pids[0], work)

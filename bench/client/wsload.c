@@ -21,7 +21,8 @@
  *   CONNECT n           open n more connections; answered once all settled:
  *                       "CONNECTED <open> <failed> <deflate>"
  *   STATS               "STATS <open> <frames> <records> <closed> <failed> <cpu_us> <pings> <deflate> <maxrss_kb>"
- *   RESET               forget the records; "OK"
+ *   RESET [floor]       forget the records; with a floor, frames whose orderId is
+ *                       below it (late frames of an earlier run) are not kept; "OK"
  *   WAIT n ms           answered when n records are kept or after ms: "WAITED <records>"
  *   DUMP path           write the records (pairs of little-endian int64); "DUMPED <n>"
  *   CLOSE               close every connection; "CLOSED <n>"
@@ -84,6 +85,7 @@ static long wait_for = -1;
 static int64_t wait_deadline;
 static int handshake_timeout_ms = 15000;
 static long max_records = 50L * 1000 * 1000;
+static int64_t floor_id = INT64_MIN;
 
 static int64_t now_us(void) {
     struct timespec ts;
@@ -145,7 +147,7 @@ static void load_targets(const char *path) {
 }
 
 static void record(int64_t order_id, int64_t at) {
-    if (nrecords >= max_records) return;
+    if (order_id < floor_id || nrecords >= max_records) return;
     if (nrecords == caprecords) {
         caprecords = caprecords ? caprecords * 2 : 1 << 16;
         records = realloc(records, sizeof(record_t) * caprecords);
@@ -458,6 +460,8 @@ static void command(char *line) {
         reply("STATS %ld %ld %ld %ld %ld %ld %ld %ld %ld", open_count, frames, nrecords,
               closed_after_open, failed, cpu_us(), pings, deflate_accepted, maxrss_kb());
     } else if (strncmp(line, "RESET", 5) == 0) {
+        long long f;
+        floor_id = sscanf(line, "RESET %lld", &f) == 1 ? (int64_t)f : INT64_MIN;
         nrecords = 0;
         reply("OK");
     } else if (sscanf(line, "WAIT %ld %ld", &n, &ms) == 2) {
