@@ -30,10 +30,13 @@ LEGAL_STATES = {(1, 0), (2, 1), (3, 1), (4, 1), (5, 1), (6, 0), (6, 2)}
 
 
 @contextmanager
-def serve(tmp: Path, *, log_level: str = "warning", **settings: str) -> Iterator[Server]:
-    """A migrated SQLite database and an orderbell server on it, signing with SECRET."""
+def serve(
+    tmp: Path, *, log_level: str = "warning", database_url: str | None = None, **settings: str
+) -> Iterator[Server]:
+    """A migrated database (a SQLite file unless ``database_url`` names another) and
+    an orderbell server on it, signing with SECRET."""
     tmp.mkdir(parents=True, exist_ok=True)
-    database_url = f"sqlite+aiosqlite:///{tmp / 'orderbell.db'}"
+    database_url = database_url or f"sqlite+aiosqlite:///{tmp / 'orderbell.db'}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERBELL_")}
     env.update(
         ORDERBELL_DATABASE_URL=database_url,

@@ -37,6 +37,7 @@ class World:
     unpaid: dict[str, object]
     key_a: str
     key_b: str
+    reminder_seq: int
 
     @property
     def secrets(self) -> list[str]:
@@ -78,6 +79,10 @@ async def build_world(server: Server) -> World:
         paid = await api.place_order(victim, victim_address, [kit_a.dish_ids[0]], VICTIM_REMARK)
         await api.pay(victim, str(paid["orderNumber"]))
         await api.ok("GET", f"/user/order/reminder/{paid['id']}", token=victim)
+        open_alerts = await api.ok(
+            "GET", "/admin/alert/unhandled", token=merchant_a, header="token"
+        )
+        reminder_seq = next(a["seq"] for a in open_alerts if a["type"] == 2)
         unpaid = await api.place_order(victim, victim_address, [kit_a.dish_ids[1]], VICTIM_REMARK)
         await api.ok(
             "POST", "/user/shoppingCart/add", token=stranger, json={"dishId": kit_b.dish_ids[0]}
@@ -100,6 +105,7 @@ async def build_world(server: Server) -> World:
             unpaid=unpaid,
             key_a=key_a,
             key_b=key_b,
+            reminder_seq=int(reminder_seq),
         )
     finally:
         await api.aclose()

@@ -116,8 +116,13 @@ class BodyLimit:
     """Refuses request bodies over ``max_bytes`` with 413, before any route reads them.
 
     A declared ``Content-Length`` is checked at once; a chunked body is read
-    up to the limit and handed on whole, or refused.
+    up to the limit and handed on whole, or refused. Before refusing, the
+    rest of a body of moderate size is read and thrown away, so that a
+    client still sending it reads the 413 instead of a reset connection;
+    beyond ``DRAIN_FACTOR`` times the limit the connection is just closed.
     """
+
+    DRAIN_FACTOR = 16
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -132,6 +137,8 @@ class BodyLimit:
         if declared is not None:
             # The server itself refuses a Content-Length that is not a number.
             if declared.isdigit() and int(declared) > self.max_bytes:
+                if int(declared) <= self.max_bytes * self.DRAIN_FACTOR:
+                    await self._drain(receive, 0)
                 await self._too_large(send)
                 return
             await self.app(scope, receive, send)
@@ -148,6 +155,8 @@ class BodyLimit:
                 break
             size += len(message.get("body", b""))
             if size > self.max_bytes:
+                if message.get("more_body", False):
+                    await self._drain(receive, size)
                 await self._too_large(send)
                 return
             if not message.get("more_body", False):
@@ -157,6 +166,15 @@ class BodyLimit:
             return received.pop(0) if received else await receive()
 
         await self.app(scope, replay, send)
+
+    async def _drain(self, receive: Receive, size: int) -> None:
+        while size <= self.max_bytes * self.DRAIN_FACTOR:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            size += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                return
 
     async def _too_large(self, send: Send) -> None:
         message = f"The request body is too large: at most {self.max_bytes} bytes."
