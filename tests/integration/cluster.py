@@ -146,6 +146,27 @@ class Console:
                 await self._task
 
 
+def report(watching: Sequence[Console], count: int, servers: Sequence[Server] = ()) -> str:
+    """What each console got wrong, and the servers' warnings: for a failing assertion."""
+    lines = []
+    for i, console in enumerate(watching):
+        seqs = console.seqs
+        missing = sorted(set(range(1, count + 1)) - set(seqs))
+        twice = sorted({s for s in seqs if seqs.count(s) > 1})
+        lines.append(
+            f"console {i}: connections to ports {console.connections}, {len(seqs)} alerts, "
+            f"missing {missing}, twice {twice}, out of order {seqs != sorted(seqs)}"
+        )
+    for server in servers:
+        noted = [
+            line
+            for line in server.log_path.read_text(errors="replace").splitlines()
+            if "WARNING" in line or "ERROR" in line or "giving up" in line
+        ]
+        lines.append(f"server {server.port}: " + " | ".join(noted[-15:]))
+    return "\n".join(lines)
+
+
 async def all_received(
     watching: Sequence[Console], count: int, within: float = 20
 ) -> list[list[int]]:

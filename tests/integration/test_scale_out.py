@@ -24,6 +24,7 @@ from tests.integration.cluster import (
     logged_seqs,
     place_many,
     place_orders,
+    report,
 )
 from tests.integration.services import PrivateRedis, drop_redis_clients
 
@@ -65,8 +66,12 @@ async def test_alerts_raised_on_either_process_reach_consoles_on_both(
         # Shop one's orders paid on A and B in turn, shop two's the other way round.
         await asyncio.gather(pay_in_turn(apis, orders_one), pay_in_turn(apis[::-1], orders_two))
 
-        assert await all_received([one_a, one_b, one_b2], 10) == [expected(10)] * 3
-        assert await all_received([two_a, two_b], 6) == [expected(6)] * 2
+        assert await all_received([one_a, one_b, one_b2], 10) == [expected(10)] * 3, report(
+            [one_a, one_b, one_b2], 10, pair
+        )
+        assert await all_received([two_a, two_b], 6) == [expected(6)] * 2, report(
+            [two_a, two_b], 6, pair
+        )
         for console in (one_a, one_b, one_b2):
             assert [f["orderId"] for f in console.frames] == [o["id"] for o in orders_one]
             assert {f["shopId"] for f in console.frames} == {one.shop_id}
@@ -91,7 +96,7 @@ async def test_two_hundred_orders_of_one_shop_paid_at_once_on_two_processes(
         )
         assert [r for r in results if isinstance(r, BaseException)] == []
         assert await logged_seqs(a.database_url, kit.shop_id) == expected(200)
-        assert await all_received(watching, 200) == [expected(200)] * 2
+        assert await all_received(watching, 200) == [expected(200)] * 2, report(watching, 200, pair)
         for console in watching:
             assert sorted(f["orderId"] for f in console.frames) == sorted(o["id"] for o in orders)
 
@@ -113,7 +118,7 @@ async def test_redis_connections_dropped_mid_stream_lose_and_repeat_nothing(
         await stream
         assert dropped >= 6
         assert await logged_seqs(a.database_url, kit.shop_id) == expected(40)
-        assert await all_received(watching, 40) == [expected(40)] * 3
+        assert await all_received(watching, 40) == [expected(40)] * 3, report(watching, 40, pair)
         # The hubs recovered by themselves; the consoles never reconnected.
         assert [len(c.connections) for c in watching] == [1, 1, 1]
 
@@ -138,7 +143,9 @@ async def test_redis_down_for_a_while_mid_stream_then_back(
                 await asyncio.sleep(1.0)
                 own_redis.start()
                 await pay_in_turn(apis, orders[20:])
-                assert await all_received(watching, 30) == [expected(30)] * 4
+                assert await all_received(watching, 30) == [expected(30)] * 4, report(
+                    watching, 30, servers
+                )
                 assert [len(c.connections) for c in watching] == [1, 1, 1, 1]
         finally:
             for api in apis:
@@ -172,7 +179,7 @@ async def test_a_process_killed_mid_stream_its_consoles_resume_on_the_other(
         a.stop(signal.SIGKILL)
         await stream
         assert await logged_seqs(b.database_url, kit.shop_id) == expected(40)
-        assert await all_received(watching, 40) == [expected(40)] * 3
+        assert await all_received(watching, 40) == [expected(40)] * 3, report(watching, 40, pair)
         # The consoles that were on A moved to B.
         assert [c.connections[-1] for c in watching] == [b.port] * 3
         assert all(len(c.connections) == 2 for c in watching[:2])
@@ -187,7 +194,7 @@ async def test_duplicate_publishes_reach_no_console_twice(
     orders = await place_orders(apis[0], kit, 6)
     async with consoles(Console([a], token), Console([b], token)) as watching:
         await pay_in_turn(apis, orders[:4])
-        assert await all_received(watching, 4) == [expected(4)] * 2
+        assert await all_received(watching, 4) == [expected(4)] * 2, report(watching, 4, pair)
 
         # 1. As if a process died after publishing but before marking the
         #    alerts published: the relay of some process publishes them again.
@@ -227,4 +234,4 @@ async def test_duplicate_publishes_reach_no_console_twice(
             await client.aclose()
 
         await pay_in_turn(apis, orders[4:])
-        assert await all_received(watching, 6) == [expected(6)] * 2
+        assert await all_received(watching, 6) == [expected(6)] * 2, report(watching, 6, pair)

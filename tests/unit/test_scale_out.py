@@ -146,3 +146,54 @@ def test_serve_hands_its_options_to_worker_processes_through_the_environment(
         3,
     )
     assert settings.database_url == "postgresql+asyncpg://app@db/orderbell"
+
+
+async def test_a_hub_fills_many_gaps_from_the_log_and_skips_none() -> None:
+    # What a process sees when another process's publishes all failed
+    # (Redis was down for it) and only its own went out: every other seq is
+    # missing live. All of them are in the log and must be filled from it.
+    import asyncio
+    from collections.abc import Sequence
+    from dataclasses import dataclass, field
+
+    import orjson
+
+    from orderbell.delivery.frames import Frame
+    from orderbell.delivery.hub import Hub
+
+    def alert(seq: int) -> bytes:
+        return orjson.dumps({"type": 1, "orderId": seq, "content": "x", "seq": seq, "shopId": 1})
+
+    class Log:
+        latest = 0
+
+        async def latest_seq(self, shop_id: int) -> int:
+            return self.latest
+
+        async def frames(self, shop_id: int, first: int, last: int) -> Sequence[Frame]:
+            return [Frame.of(alert(s), s) for s in range(first, min(last, self.latest) + 1)]
+
+    @dataclass(eq=False)
+    class Console:
+        shop_id: int = 1
+        seqs: list[int | None] = field(default_factory=list)
+
+        def offer(self, frame: Frame) -> bool:
+            if not frame.control:
+                self.seqs.append(frame.seq)
+            return True
+
+    log = Log()
+    broker = MemoryBroker()
+    hub = Hub(broker, log, gap_wait=0.01)
+    console = Console()
+    await hub.join(console)
+    log.latest = 12
+    for seq in range(2, 13, 2):  # 2, 4, ... 12 arrive; 1, 3, ... 11 never do
+        await broker.publish(1, alert(seq))
+    for _ in range(200):
+        if len(console.seqs) == 12:
+            break
+        await asyncio.sleep(0.01)
+    assert console.seqs == list(range(1, 13))
+    await hub.close()

@@ -167,16 +167,24 @@ class Hub:
     async def _fill_gap_later(self, shop_id: int, delay: float) -> None:
         try:
             await asyncio.sleep(delay)
-            for attempt in range(3):
+            attempt = 0
+            while attempt < 3:
                 stream = self._streams.get(shop_id)
                 gap = stream.missing() if stream else None
-                if gap is None:
+                if stream is None or gap is None:
                     return
+                before = stream.next_seq
                 try:
                     await self._fill(shop_id, *gap)
                 except Exception:
                     log.exception("filling seqs %s of shop %s from the log failed", gap, shop_id)
                     await asyncio.sleep(delay * (attempt + 1))
+                    attempt += 1
+                    continue
+                # A fill that moved the stream on uses no attempt: frames can
+                # wait behind several gaps, and each gets its own tries.
+                if stream.next_seq == before:
+                    attempt += 1
             stream = self._streams.get(shop_id)
             if stream is not None and stream.missing() is not None:
                 log.warning("shop %s: giving up on seqs %s", shop_id, stream.missing())
