@@ -81,6 +81,11 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--out", type=Path, default=RESULTS, help=f"output folder (default {RESULTS})"
     )
+    parser.add_argument(
+        "--orderbell-src",
+        type=Path,
+        help="measure the orderbell of another source tree (its src folder), e.g. a worktree",
+    )
     parser.add_argument("--no-plot", action="store_true", help="skip the PNG plots")
     parser.add_argument(
         "--profile",
@@ -147,6 +152,9 @@ def log(message: str) -> None:
 
 async def run(args: argparse.Namespace, work: Path) -> int:
     config = config_of(args)
+    if args.orderbell_src is not None:
+        systems.ORDERBELL_SRC = args.orderbell_src.resolve()
+        log(f"orderbell from {systems.ORDERBELL_SRC}")
     binary = await asyncio.to_thread(loadclient.build)
     log(f"load client: {binary}; work folder: {work}")
     failures = 0

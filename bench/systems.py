@@ -30,6 +30,9 @@ REFERENCES: dict[str, tuple[str, list[str], str]] = {
     "ws-broadcast": ("bench.servers.websockets_app", ["--broadcast"], "websockets broadcast()"),
 }
 ORDERBELL_LABEL = "orderbell"
+#: Another orderbell source tree (its ``src`` folder) to measure instead of the
+#: installed one, e.g. a ``git worktree`` of an earlier commit (--orderbell-src).
+ORDERBELL_SRC: Path | None = None
 ALL = ["orderbell", "raw", "starlette", "websockets", "ws-broadcast"]
 
 
@@ -129,6 +132,10 @@ def orderbell_env(database_url: str, secret: str, **settings: str) -> dict[str, 
         ORDERBELL_MAX_CONSOLES_PER_SHOP="25000",
     )
     env.update({f"ORDERBELL_{k.upper()}": v for k, v in settings.items()})
+    if ORDERBELL_SRC is not None:
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(ORDERBELL_SRC), env.get("PYTHONPATH", "")) if p
+        )
     return env
 
 
