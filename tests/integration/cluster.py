@@ -55,6 +55,19 @@ def migrate(env: dict[str, str]) -> None:
     )
 
 
+def start(server: Server) -> None:
+    """Start ``server``, on another free port if its port was taken in the meantime
+    (other test runs on this machine pick free ports too)."""
+    for attempt in range(3):
+        try:
+            server.start()
+            return
+        except RuntimeError as exc:
+            if "in use" not in str(exc) or attempt == 2:
+                raise
+            server.port = free_port()
+
+
 @contextmanager
 def cluster(
     tmp: Path,
@@ -70,7 +83,7 @@ def cluster(
     servers = [Server(free_port(), database_url, tmp / f"server{i}.log", env) for i in range(count)]
     try:
         with ThreadPoolExecutor(count) as pool:
-            list(pool.map(lambda s: s.start(), servers))
+            list(pool.map(start, servers))
         yield servers
     finally:
         for server in servers:

@@ -11,7 +11,14 @@ import pytest
 import redis.asyncio as aioredis
 
 from tests.e2e.server import Api, Server, free_port, new_shop
-from tests.integration.cluster import Console, all_received, cluster_env, expected, place_orders
+from tests.integration.cluster import (
+    Console,
+    all_received,
+    cluster_env,
+    expected,
+    place_orders,
+    start,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -50,7 +57,7 @@ async def test_workers_share_alerts_and_sweep_unpaid_orders(
         env,
         extra_args=["--workers", "2", "--broker-url", redis_url],
     )
-    server.start()
+    start(server)
     api = Api(server)
     watching: list[Console] = []
     try:
