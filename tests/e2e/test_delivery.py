@@ -283,7 +283,7 @@ def tcp_state(local_port: int) -> str | None:
 async def test_a_console_whose_peer_vanished_is_dropped_within_the_heartbeat_timeout(
     tmp_path: Path,
 ) -> None:
-    with running_server(tmp_path, heartbeat_seconds="1", heartbeat_timeout_seconds="1") as server:
+    with running_server(tmp_path, heartbeat_seconds="1", heartbeat_timeout_seconds="2") as server:
         api = Api(server)
         try:
             kit = await new_shop(server.database_url)
@@ -300,15 +300,15 @@ async def test_a_console_whose_peer_vanished_is_dropped_within_the_heartbeat_tim
                 assert tcp_state(port) == "ESTABLISHED", "a live console that answers pings stays"
                 os.kill(listener.pid, signal.SIGSTOP)
                 stopped = time.monotonic()
-                while tcp_state(port) == "ESTABLISHED" and time.monotonic() - stopped < 10:
+                while tcp_state(port) == "ESTABLISHED" and time.monotonic() - stopped < 20:
                     await asyncio.sleep(0.1)
                 gone_after = time.monotonic() - stopped
                 print(
-                    f"\nstopped console dropped after {gone_after:.1f}s (interval 1s + timeout 1s)"
+                    f"\nstopped console dropped after {gone_after:.1f}s (interval 1s + timeout 2s)"
                 )
                 assert tcp_state(port) in ("CLOSE_WAIT", None), "the server closed its side"
-                # Interval 1 s + timeout 1 s, plus slack for a busy machine.
-                assert gone_after < 6
+                # Interval 1 s + timeout 2 s, plus slack for a busy machine.
+                assert gone_after < 10
             finally:
                 os.kill(listener.pid, signal.SIGCONT)
                 listener.kill()

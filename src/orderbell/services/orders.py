@@ -13,8 +13,9 @@ import secrets
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import Select, and_, delete, func, select
+from sqlalchemy import Select, Table, and_, bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbell.domain.alerts import AlertType
@@ -197,7 +198,46 @@ async def _locked(session: AsyncSession, *conditions: object) -> Order | None:
     return order
 
 
-async def pay(outbox: Outbox, customer_id: int, order_number: str) -> Order:
+#: What paying does to an unpaid order, as the domain says: the happy path of
+#: ``pay`` is one conditional UPDATE to this state.
+_PAID = apply(OrderState(OrderStatus.PENDING_PAYMENT, PayStatus.UNPAID), Action.PAY).state
+
+
+_ORDERS = cast(Table, Order.__table__)
+_PAY_UNPAID = (
+    update(_ORDERS)
+    .where(
+        _ORDERS.c.number == bindparam("order_number"),
+        _ORDERS.c.user_id == bindparam("customer"),
+        _ORDERS.c.status == int(OrderStatus.PENDING_PAYMENT),
+        _ORDERS.c.pay_status == int(PayStatus.UNPAID),
+    )
+    .values(
+        status=int(_PAID.status), pay_status=int(_PAID.pay_status), checkout_time=bindparam("now")
+    )
+    .returning(
+        _ORDERS.c.id,
+        _ORDERS.c.shop_id,
+        _ORDERS.c.number,
+        _ORDERS.c.status,
+        _ORDERS.c.pay_status,
+        _ORDERS.c.checkout_time,
+    )
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Payment:
+    """The order as a payment left it."""
+
+    id: int
+    number: str
+    status: int
+    pay_status: int
+    checkout_time: datetime | None
+
+
+async def pay(outbox: Outbox, customer_id: int, order_number: str) -> Payment:
     """Mark the customer's order paid and raise its new-order alert.
 
     Paying an order that is already paid changes nothing and raises nothing,
@@ -208,13 +248,31 @@ async def pay(outbox: Outbox, customer_id: int, order_number: str) -> Order:
         BusinessError: the order can no longer be paid (it was cancelled).
     """
     async with outbox.transaction() as work:
+        # The common case in one statement: the WHERE clause is the state the
+        # move starts from, so a concurrent or repeated payment matches nothing.
+        paid = (
+            await work.session.execute(
+                _PAY_UNPAID,
+                {"order_number": order_number, "customer": customer_id, "now": utcnow()},
+            )
+        ).first()
+        if paid is not None:
+            await work.raise_alert(
+                shop_id=paid.shop_id,
+                type=AlertType.NEW_ORDER,
+                order_id=paid.id,
+                order_number=paid.number,
+            )
+            return Payment(paid.id, paid.number, paid.status, paid.pay_status, paid.checkout_time)
+        # Not unpaid (or not there): the domain decides between "already paid,
+        # nothing to do" and a refusal that says why.
         order = await _locked(
             work.session, Order.number == order_number, Order.user_id == customer_id
         )
         if order is None:
             raise NotFound("Order not found.")
         await _pay(work, order)
-        return order
+        return Payment(order.id, order.number, order.status, order.pay_status, order.checkout_time)
 
 
 async def cancel_by_customer(outbox: Outbox, customer_id: int, order_id: int) -> Order:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, insert, select, tuple_, update
+from sqlalchemy import Table, bindparam, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbell.domain.alerts import Alert, AlertType, alert_content
@@ -39,6 +39,16 @@ def to_alert(row: AlertRow) -> Alert:
     )
 
 
+_SHOPS = cast(Table, Shop.__table__)
+_NEXT_SEQ = (
+    update(_SHOPS)
+    .where(_SHOPS.c.id == bindparam("shop"))
+    .values(alert_seq=_SHOPS.c.alert_seq + 1)
+    .returning(_SHOPS.c.alert_seq)
+)
+_INSERT = insert(cast(Table, AlertRow.__table__))
+
+
 async def append(
     session: AsyncSession,
     *,
@@ -51,17 +61,9 @@ async def append(
     source: str = "order",
 ) -> Alert:
     """Store a new alert of ``shop_id`` with the next seq, in the caller's transaction."""
-    # Core statements on the tables: this runs for every alert, and the ORM's
-    # unit of work and bulk-update bookkeeping cost more than the SQL.
-    shops = cast(Table, Shop.__table__)
-    seq = (
-        await session.execute(
-            update(shops)
-            .where(shops.c.id == shop_id)
-            .values(alert_seq=shops.c.alert_seq + 1)
-            .returning(shops.c.alert_seq)
-        )
-    ).scalar_one()
+    # Core statements built once: this runs for every alert, and building
+    # statements and the ORM's unit of work cost more than the SQL itself.
+    seq = (await session.execute(_NEXT_SEQ, {"shop": shop_id})).scalar_one()
     alert = Alert(
         shop_id=shop_id,
         seq=seq,
@@ -73,17 +75,18 @@ async def append(
         source=source,
     )
     await session.execute(
-        insert(cast(Table, AlertRow.__table__)).values(
-            shop_id=shop_id,
-            seq=seq,
-            type=int(type),
-            order_id=order_id,
-            order_number=order_number,
-            content=alert.content,
-            created_at=alert.created_at,
-            external_order_id=external_order_id,
-            source=source,
-        )
+        _INSERT,
+        {
+            "shop_id": shop_id,
+            "seq": seq,
+            "type": int(type),
+            "order_id": order_id,
+            "order_number": order_number,
+            "content": alert.content,
+            "created_at": alert.created_at,
+            "external_order_id": external_order_id,
+            "source": source,
+        },
     )
     return alert
 
