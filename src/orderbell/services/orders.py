@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import cast
@@ -493,12 +494,7 @@ async def order_of_customer(db: Database, customer_id: int, order_id: int) -> Or
     Raises:
         NotFound: no such order of this customer.
     """
-    async with db.sessions() as session:
-        order = await session.get(Order, order_id)
-        if order is None or order.user_id != customer_id:
-            raise NotFound("Order not found.")
-        view = (await _with_details(session, [order]))[0]
-        return replace(view, reminder_reply=await alert_log.latest_reply(session, order.id))
+    return await _order_view(db, order_id, lambda order: order.user_id == customer_id)
 
 
 async def order_of_shop(db: Database, shop_id: int, order_id: int) -> OrderView:
@@ -507,9 +503,14 @@ async def order_of_shop(db: Database, shop_id: int, order_id: int) -> OrderView:
     Raises:
         NotFound: no such order in this shop.
     """
+    return await _order_view(db, order_id, lambda order: order.shop_id == shop_id)
+
+
+async def _order_view(db: Database, order_id: int, mine: Callable[[Order], bool]) -> OrderView:
     async with db.sessions() as session:
         order = await session.get(Order, order_id)
-        if order is None or order.shop_id != shop_id:
+        # Someone else's order is "not found", so ids cannot be probed.
+        if order is None or not mine(order):
             raise NotFound("Order not found.")
         view = (await _with_details(session, [order]))[0]
         return replace(view, reminder_reply=await alert_log.latest_reply(session, order.id))
