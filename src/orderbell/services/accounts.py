@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import TypeVar
 
 from anyio import to_thread
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 
 from orderbell.domain.errors import Conflict, NotFound, Unauthorized
@@ -14,6 +15,7 @@ from orderbell.services.login_throttle import LoginThrottle
 from orderbell.storage.database import Database
 from orderbell.storage.tables import Customer, Merchant, Shop
 
+_Account = TypeVar("_Account", Customer, Merchant)
 _BAD_LOGIN = "Wrong login name or password."
 
 
@@ -91,18 +93,14 @@ async def login_customer(
         Unauthorized: unknown phone or wrong password (not told apart).
         TooManyRequests: too many failed logins; wait and try again.
     """
-    attempt = (
-        await throttle.begin(account=f"customer:{phone}", address=address) if throttle else None
+    return await _login(
+        db,
+        select(Customer).where(Customer.phone == phone),
+        password,
+        throttle,
+        f"customer:{phone}",
+        address,
     )
-    async with db.sessions() as session:
-        customer = await session.scalar(select(Customer).where(Customer.phone == phone))
-    stored = customer.password_hash if customer else None
-    matches = await to_thread.run_sync(verify_password, stored, password)
-    if customer is None or not matches:
-        raise Unauthorized(_BAD_LOGIN)
-    if throttle and attempt:
-        await throttle.succeeded(attempt)
-    return customer
 
 
 async def login_merchant(
@@ -122,15 +120,32 @@ async def login_merchant(
         Unauthorized: unknown username or wrong password (not told apart).
         TooManyRequests: too many failed logins; wait and try again.
     """
-    attempt = (
-        await throttle.begin(account=f"merchant:{username}", address=address) if throttle else None
+    return await _login(
+        db,
+        select(Merchant).where(Merchant.username == username),
+        password,
+        throttle,
+        f"merchant:{username}",
+        address,
     )
+
+
+async def _login(
+    db: Database,
+    query: Select[_Account],
+    password: str,
+    throttle: LoginThrottle | None,
+    account: str,
+    address: str | None,
+) -> _Account:
+    attempt = await throttle.begin(account=account, address=address) if throttle else None
     async with db.sessions() as session:
-        merchant = await session.scalar(select(Merchant).where(Merchant.username == username))
-    stored = merchant.password_hash if merchant else None
+        found = await session.scalar(query)
+    # Verified even for an unknown account, so that the time taken tells nothing.
+    stored = found.password_hash if found is not None else None
     matches = await to_thread.run_sync(verify_password, stored, password)
-    if merchant is None or not matches:
+    if found is None or not matches:
         raise Unauthorized(_BAD_LOGIN)
     if throttle and attempt:
         await throttle.succeeded(attempt)
-    return merchant
+    return found
