@@ -49,6 +49,7 @@ def machine() -> dict[str, Any]:
     except OSError:
         commit = ""
     return {
+        "orderbell": orderbell_version(),
         "cpus": os.cpu_count(),
         "cpu_model": model,
         "memory_gib": round(mem_kb / 1024 / 1024, 1),
@@ -58,6 +59,29 @@ def machine() -> dict[str, Any]:
         "versions": versions,
         "commit": commit,
     }
+
+
+def orderbell_version() -> str:
+    """The commit of the orderbell measured, and whether its source had uncommitted changes."""
+    from bench import systems
+
+    where = systems.ORDERBELL_SRC or (systems.REPO / "src")
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(where), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(where), "status", "--porcelain", "--", "."],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+    except OSError:
+        return "unknown"
+    return f"{commit} (with uncommitted changes)" if dirty else commit
 
 
 def save(out: Path, scenario: str, rows: list[dict[str, Any]], config: dict[str, Any]) -> Path:
@@ -345,12 +369,13 @@ def summary(out: Path) -> str:
         parts += [
             f"Machine: {first['cpus']} CPUs ({first['cpu_model']}), {first['memory_gib']} GiB, "
             f"Linux {first['kernel']}, Python {first['python']}, fd limit {first['fd_limit']}; "
-            f"commit {first['commit']}.",
+            f"harness at commit {first['commit']}.",
             "",
         ]
     for scenario, document in found.items():
         parts += [
-            f"## {scenario} ({document['finished']})",
+            f"## {scenario} ({document['finished']}, orderbell "
+            f"{document['machine'].get('orderbell', '?')})",
             "",
             TABLES[scenario](document["rows"]),
             "",
