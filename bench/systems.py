@@ -25,6 +25,11 @@ REPO = Path(__file__).resolve().parent.parent
 #: name -> (module, extra arguments, label in tables)
 REFERENCES: dict[str, tuple[str, list[str], str]] = {
     "raw": ("bench.servers.raw", [], "raw asyncio transports (the limit)"),
+    "raw-sndbuf": (
+        "bench.servers.raw",
+        ["--sndbuf", "262144"],
+        "raw transports, 256 KiB SO_SNDBUF as orderbell",
+    ),
     "starlette": ("bench.servers.starlette_app", [], "uvicorn + Starlette, send_text per console"),
     "websockets": ("bench.servers.websockets_app", [], "websockets, awaiting send per console"),
     "ws-broadcast": ("bench.servers.websockets_app", ["--broadcast"], "websockets broadcast()"),

@@ -49,6 +49,9 @@ def options(description: str) -> argparse.Namespace:
     parser.add_argument("--loop", choices=["uvloop", "asyncio"], default="uvloop")
     parser.add_argument("--backlog", type=int, default=4096)
     parser.add_argument(
+        "--sndbuf", type=int, default=0, help="raw: SO_SNDBUF of the listening socket (0: kernel's)"
+    )
+    parser.add_argument(
         "--broadcast", action="store_true", help="websockets: broadcast() instead of a send loop"
     )
     return parser.parse_args()

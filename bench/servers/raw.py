@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import base64
 import hashlib
+import socket
 import struct
 from typing import cast
 
@@ -127,7 +128,16 @@ async def heartbeat(interval: float) -> None:
 
 async def main(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(Connection, args.host, args.port, backlog=args.backlog)
+    if args.sndbuf:
+        # As orderbell does (accepted sockets inherit it), to compare like with like.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, args.sndbuf)
+        sock.bind((args.host, args.port))
+        sock.listen(args.backlog)
+        server = await loop.create_server(Connection, sock=sock, backlog=args.backlog)
+    else:
+        server = await loop.create_server(Connection, args.host, args.port, backlog=args.backlog)
     beat = loop.create_task(heartbeat(args.heartbeat)) if args.heartbeat else None
     async with server:
         await server.serve_forever()
