@@ -143,8 +143,10 @@ class Outbox:
         for shop_id, payload in work.notices:
             try:
                 await self._broker.publish(shop_id, payload)
-            except Exception:
-                log.exception("publishing a notice for shop %s failed", shop_id)
+            except Exception as exc:
+                # One line, not a traceback: during a broker outage every
+                # request would print one.
+                log.warning("publishing a notice for shop %s failed: %r", shop_id, exc)
 
     async def publish(self, alerts: Sequence[Alert]) -> None:
         """Hand committed alerts to the broker. A failure is logged, never raised:
@@ -152,8 +154,13 @@ class Outbox:
         for alert in alerts:
             try:
                 await self._broker.publish(alert.shop_id, encode_alert(alert))
-            except Exception:
-                log.exception("publishing alert %s/%s failed", alert.shop_id, alert.seq)
+            except Exception as exc:
+                log.warning(
+                    "publishing alert %s/%s failed (the relay will retry): %r",
+                    alert.shop_id,
+                    alert.seq,
+                    exc,
+                )
             else:
                 self._published.append((alert.shop_id, alert.seq))
 
@@ -215,5 +222,6 @@ class Outbox:
             await asyncio.sleep(seconds)
             try:
                 await work()  # type: ignore[operator]
-            except Exception:
-                log.exception("background outbox work failed")
+            except Exception as exc:
+                log.warning("background outbox work failed (retried next time): %r", exc)
+                log.debug("background outbox failure", exc_info=True)
