@@ -10,7 +10,6 @@ every hub passes each seq on once.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -23,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from orderbell.broker import Broker
 from orderbell.delivery.frames import control, encode_alert, now_iso
 from orderbell.domain.alerts import Alert, AlertType
+from orderbell.services.chores import Chores
 from orderbell.storage import alert_log
 from orderbell.storage.database import Database
 from orderbell.storage.tables import utcnow
@@ -125,7 +125,7 @@ class Outbox:
         self._relay_grace = timedelta(seconds=relay_grace)
         self._flush_interval = flush_interval
         self._published: list[tuple[int, int]] = []
-        self._tasks: list[asyncio.Task[None]] = []
+        self._chores = Chores("outbox")
         self.relayed = 0
         #: Called with the alerts of every committed transaction (metrics).
         self.on_commit: Callable[[Sequence[Alert]], None] | None = None
@@ -168,19 +168,12 @@ class Outbox:
         """Relay what an earlier process left unpublished, then keep doing so in the background."""
         with contextlib.suppress(Exception):
             await self.relay()
-        self._tasks = [
-            asyncio.create_task(self._every(self._flush_interval, self.flush)),
-            asyncio.create_task(self._every(self._relay_interval, self.relay)),
-        ]
+        self._chores.every(self._flush_interval, self.flush)
+        self._chores.every(self._relay_interval, self.relay)
 
     async def stop(self) -> None:
         """Stop the background work and record what was published."""
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks = []
+        await self._chores.stop()
         with contextlib.suppress(Exception):
             await self.flush()
 
@@ -215,13 +208,3 @@ class Outbox:
             log.warning("relayed %d alerts that had not been published", total)
             self.relayed += total
         return total
-
-    @staticmethod
-    async def _every(seconds: float, work: object) -> None:
-        while True:
-            await asyncio.sleep(seconds)
-            try:
-                await work()  # type: ignore[operator]
-            except Exception as exc:
-                log.warning("background outbox work failed (retried next time): %r", exc)
-                log.debug("background outbox failure", exc_info=True)

@@ -16,17 +16,15 @@ first wins, and the other sees the outcome.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, func, select
 
 from orderbell.domain.alerts import AlertType
 from orderbell.domain.orders import Action, OrderState, OrderStatus, PayStatus, apply, settles
+from orderbell.services.chores import Chores
 from orderbell.services.outbox import Outbox, Work
 from orderbell.storage.tables import Order, utcnow
 
@@ -155,7 +153,7 @@ class Schedule:
         self._payment_interval = payment_check_interval
         self._delivery_timeout = delivery_timeout
         self._delivery_interval = delivery_check_interval
-        self._tasks: list[asyncio.Task[None]] = []
+        self._chores = Chores("order sweeps")
         self.cancelled = 0
         self.completed = 0
 
@@ -177,26 +175,9 @@ class Schedule:
 
     def start(self) -> None:
         """Start both sweeps in the background."""
-        self._tasks = [
-            asyncio.create_task(self._every(self._payment_interval, self.cancel_unpaid)),
-            asyncio.create_task(self._every(self._delivery_interval, self.complete_undelivered)),
-        ]
+        self._chores.every(self._payment_interval, self.cancel_unpaid, spread=True)
+        self._chores.every(self._delivery_interval, self.complete_undelivered, spread=True)
 
     async def stop(self) -> None:
         """Stop the sweeps (a sweep in progress is rolled back and redone by the next run)."""
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks = []
-
-    @staticmethod
-    async def _every(seconds: float, work: Callable[[], Awaitable[int]]) -> None:
-        await asyncio.sleep(seconds * random.random())
-        while True:
-            try:
-                await work()
-            except Exception:
-                log.exception("a scheduled order sweep failed")
-            await asyncio.sleep(seconds)
+        await self._chores.stop()
