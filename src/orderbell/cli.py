@@ -111,6 +111,7 @@ def serve(
     shown = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
     base = f"http://{shown}:{settings.port}"
     typer.echo(f"orderbell serving on {base}")
+    typer.echo(f"  merchant console: {base}/console")
     typer.echo(f"  API docs:        {base}/docs")
     typer.echo(f"  console socket:  ws://{shown}:{settings.port}/ws/<sid>?token=<merchant token>")
     if settings.workers > 1:
