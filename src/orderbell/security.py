@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -56,9 +58,15 @@ class Identity:
 class TokenIssuer:
     """Signs and checks login tokens (HS256 JWTs with an expiry)."""
 
+    #: Verified tokens remembered, so that a console or customer sending the
+    #: same token again skips the signature check (a JWT decode costs more
+    #: than the rest of a small request).
+    CACHE_SIZE = 10_000
+
     def __init__(self, secret: str, *, ttl: timedelta) -> None:
         self._secret = secret
         self._ttl = ttl
+        self._verified: OrderedDict[str, tuple[Identity, float]] = OrderedDict()
 
     def issue(self, identity: Identity) -> str:
         """A signed token for ``identity`` that expires after the configured lifetime."""
@@ -79,6 +87,20 @@ class TokenIssuer:
         Raises:
             Unauthorized: the token is malformed, forged or expired.
         """
+        known = self._verified.get(token)
+        if known is not None:
+            identity, expires = known
+            if time.time() < expires:
+                self._verified.move_to_end(token)
+                return identity
+            del self._verified[token]
+        identity, expires = self._decode(token)
+        self._verified[token] = (identity, expires)
+        if len(self._verified) > self.CACHE_SIZE:
+            self._verified.popitem(last=False)
+        return identity
+
+    def _decode(self, token: str) -> tuple[Identity, float]:
         try:
             claims = jwt.decode(
                 token, self._secret, algorithms=["HS256"], options={"require": ["exp", "sub"]}
@@ -86,12 +108,13 @@ class TokenIssuer:
             role = claims["role"]
             user_id = int(claims["sub"])
             shop = claims.get("shop")
+            expires = float(claims["exp"])
         except jwt.ExpiredSignatureError as exc:
             raise Unauthorized("Your login has expired; please log in again.") from exc
         except (jwt.InvalidTokenError, KeyError, TypeError, ValueError) as exc:
             raise Unauthorized("Invalid token; please log in again.") from exc
         if role == "merchant" and isinstance(shop, int):
-            return Identity("merchant", user_id, shop)
+            return Identity("merchant", user_id, shop), expires
         if role == "customer":
-            return Identity("customer", user_id)
+            return Identity("customer", user_id), expires
         raise Unauthorized("Invalid token; please log in again.")
