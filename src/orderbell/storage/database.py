@@ -49,9 +49,10 @@ class Database:
             options.update(
                 pool_size=pool_size,
                 max_overflow=max_overflow,
-                # A connection the server or a proxy closed while idle is
-                # replaced before use instead of failing a request.
-                pool_pre_ping=True,
+                # Connections are renewed every few minutes, so one a server
+                # or proxy closed while idle is rarely met; a ping before
+                # every use would add a round trip to every transaction.
+                pool_recycle=300,
                 pool_timeout=30,
             )
             if parsed.get_driver_name() == "asyncpg":
