@@ -306,6 +306,79 @@ def listen(
         raise typer.Exit(3) from exc
 
 
+order_app = typer.Typer(help="Act on a shop's orders from the terminal.", no_args_is_help=True)
+app.add_typer(order_app, name="order")
+
+UrlOption = Annotated[str, typer.Option(help="The server, e.g. http://127.0.0.1:8080")]
+UserOption = Annotated[str, typer.Option("--user", "-u", help="Merchant login.")]
+
+
+def _act(url: str, user: str, action: Callable[[Any], Awaitable[object]]) -> object:
+    from orderbell.client import ApiError, ConsoleClient, LoginFailed, ServerUnreachable
+
+    password = os.environ.get("ORDERBELL_PASSWORD") or typer.prompt("Password", hide_input=True)
+
+    async def run() -> object:
+        async with ConsoleClient(url, user, password) as client:
+            return await action(client)
+
+    try:
+        return asyncio.run(run())
+    except LoginFailed as exc:
+        typer.secho(f"error: login refused: {exc}", err=True, fg="red")
+        raise typer.Exit(2) from exc
+    except ServerUnreachable as exc:
+        typer.secho(f"error: {exc}", err=True, fg="red")
+        raise typer.Exit(3) from exc
+    except ApiError as exc:
+        typer.secho(f"error: {exc.message}", err=True, fg="red")
+        raise typer.Exit(1) from exc
+
+
+@order_app.command("confirm")
+def order_confirm(
+    order_id: Annotated[int, typer.Argument(help="The order's id.")],
+    url: UrlOption = "http://127.0.0.1:8080",
+    user: UserOption = "demo",
+) -> None:
+    """Accept an order that waits for the shop (password from ORDERBELL_PASSWORD or a prompt)."""
+    _act(url, user, lambda client: client.confirm(order_id))
+    typer.echo(f"order {order_id} accepted")
+
+
+@order_app.command("reject")
+def order_reject(
+    order_id: Annotated[int, typer.Argument(help="The order's id.")],
+    reason: Annotated[str, typer.Option(help="What the customer is told.")],
+    url: UrlOption = "http://127.0.0.1:8080",
+    user: UserOption = "demo",
+) -> None:
+    """Reject an order that waits for the shop."""
+    _act(url, user, lambda client: client.reject(order_id, reason))
+    typer.echo(f"order {order_id} rejected")
+
+
+@order_app.command("reply")
+def order_reply(
+    order_id: Annotated[int, typer.Argument(help="The order's id.")],
+    choice: Annotated[
+        str,
+        typer.Option(
+            "--reply",
+            help="out_for_delivery, cooking, weather_delay, short_handed, or custom (with --text)",
+        ),
+    ] = "cooking",
+    text: Annotated[
+        str | None, typer.Option(help="The custom reply, at most 30 characters.")
+    ] = None,
+    url: UrlOption = "http://127.0.0.1:8080",
+    user: UserOption = "demo",
+) -> None:
+    """Answer an order's open reminders; the customer sees the reply."""
+    said = _act(url, user, lambda client: client.reply(order_id, choice, text))
+    typer.echo(f"replied to order {order_id}: {said}")
+
+
 def main() -> None:
     """Entry point of the ``orderbell`` console script."""
     app()

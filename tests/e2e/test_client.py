@@ -211,6 +211,36 @@ async def test_the_terminal_listener_shows_alerts_across_a_restart(tmp_path: Pat
                 ("alert", 2, 1),
                 ("alert", 3, 2),
             ]
+
+            # The same shop acts from the command line: accept, then answer the reminder.
+            def cli(*args: str) -> subprocess.CompletedProcess[str]:
+                return subprocess.run(
+                    [
+                        sys.executable,
+                        "-m",
+                        "orderbell",
+                        "order",
+                        *args,
+                        "--url",
+                        server.base_url,
+                        "--user",
+                        kit.username,
+                    ],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    timeout=30,
+                    stdin=subprocess.DEVNULL,
+                )
+
+            confirmed = await asyncio.to_thread(cli, "confirm", str(second["id"]))
+            assert confirmed.returncode == 0, confirmed.stderr
+            replied = await asyncio.to_thread(cli, "reply", str(second["id"]), "--reply", "cooking")
+            assert replied.returncode == 0 and "正在加急制作中" in replied.stdout
+            twice = await asyncio.to_thread(cli, "confirm", str(second["id"]))
+            assert twice.returncode == 1 and "accepted by the shop" in twice.stderr
+            detail = await api.ok("GET", f"/user/order/orderDetail/{second['id']}", token=customer)
+            assert (detail["status"], detail["reminderReply"]) == (3, "正在加急制作中")
             assert lines[0]["orderId"] == order["id"]
             assert lines[0]["order"]["remark"] == "少辣"
             assert [d["name"] for d in lines[0]["order"]["orderDetailList"]] == ["宫保鸡丁", "米饭"]
