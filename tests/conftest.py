@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import AsyncIterator
 
 import pytest
+
+from tests.e2e.server import Api, Server
 
 
 def require_service(name: str, available: bool, how: str) -> None:
@@ -24,3 +27,11 @@ def chromium_path() -> str:
     path = shutil.which("chromium") or "/usr/bin/chromium"
     require_service("chromium", os.path.exists(path), "apt-get install -y chromium")
     return path
+
+
+@pytest.fixture
+async def api(server: Server) -> AsyncIterator[Api]:
+    """An HTTP client of the folder's ``server`` fixture."""
+    client = Api(server)
+    yield client
+    await client.aclose()

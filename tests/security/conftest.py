@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.server import Api, Server
+from tests.e2e.server import Server
 from tests.security.attack import serve
 
 
@@ -15,10 +15,3 @@ from tests.security.attack import serve
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     with serve(Path(tmp_path_factory.mktemp("security"))) as srv:
         yield srv
-
-
-@pytest.fixture
-async def api(server: Server) -> AsyncIterator[Api]:
-    client = Api(server)
-    yield client
-    await client.aclose()

@@ -222,14 +222,3 @@ async def latest_reply(session: AsyncSession, order_id: int) -> str | None:
         .limit(1)
     )
     return reply
-
-
-async def after(session: AsyncSession, shop_id: int, seq: int, *, limit: int) -> list[Alert]:
-    """The shop's alerts with a seq above ``seq``, oldest first, at most ``limit``."""
-    rows = await session.scalars(
-        select(AlertRow)
-        .where(AlertRow.shop_id == shop_id, AlertRow.seq > seq)
-        .order_by(AlertRow.seq)
-        .limit(limit)
-    )
-    return [to_alert(r) for r in rows]

@@ -29,7 +29,6 @@ from orderbell.web.ws_protocol import direct_writer
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["console"])
 
-CLOSE_GOING_AWAY = 1001
 CLOSE_UNSUPPORTED_DATA = 1003
 CLOSE_POLICY_VIOLATION = 1008
 CLOSE_BAD_REQUEST = 4400
@@ -114,8 +113,9 @@ class SocketConsole:
         """End the catch-up: pass on held frames newer than ``replayed_up_to``, start writing."""
         held, self._held = self._held or [], None
         self._replayed_up_to = replayed_up_to
+        # ``offer`` now drops what the replay sent and queues the rest.
         for frame in held:
-            if (frame.seq is None or frame.seq > replayed_up_to) and not self._enqueue(frame):
+            if not self.offer(frame):
                 return
         if self._direct is None:
             self._writer = asyncio.create_task(self._write())
