@@ -27,6 +27,7 @@ from orderbell.services.schedule import Schedule
 from orderbell.settings import Settings
 from orderbell.storage.database import Database
 from orderbell.web.envelope import OrjsonResponse, install_error_handlers
+from orderbell.web.live_console import MAX_CONSOLE_MESSAGE, LiveConsoles
 from orderbell.web.presenters import Presenter
 
 
@@ -38,6 +39,7 @@ class Orderbell:
     database: Database
     broker: Broker
     hub: Hub
+    consoles: LiveConsoles
     outbox: Outbox
     schedule: Schedule
     retention: Retention
@@ -64,11 +66,18 @@ def build(settings: Settings) -> Orderbell:
     # What was published while the broker was away is read from the log.
     broker.on_reconnect(hub.catch_up)
     outbox = Outbox(database, broker, relay_interval=settings.relay_interval_seconds)
+    consoles = LiveConsoles(
+        hub,
+        heartbeat=settings.heartbeat_seconds,
+        heartbeat_timeout=settings.heartbeat_timeout_seconds,
+        max_message=MAX_CONSOLE_MESSAGE,
+    )
     return Orderbell(
         settings=settings,
         database=database,
         broker=broker,
         hub=hub,
+        consoles=consoles,
         outbox=outbox,
         schedule=Schedule(
             outbox,
@@ -83,7 +92,7 @@ def build(settings: Settings) -> Orderbell:
         ),
         tokens=TokenIssuer(settings.secret_key, ttl=timedelta(minutes=settings.token_ttl_minutes)),
         presenter=Presenter(settings.timezone),
-        metrics=Metrics(hub, outbox, broker),
+        metrics=Metrics(hub, consoles, outbox, broker),
     )
 
 
@@ -101,10 +110,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.scheduled_tasks:
             parts.schedule.start()
         heartbeat = asyncio.create_task(parts.hub.heartbeat(settings.heartbeat_seconds))
+        keepalive = asyncio.create_task(parts.consoles.keep_alive())
         try:
             yield
         finally:
             heartbeat.cancel()
+            keepalive.cancel()
+            await parts.consoles.close()
             await parts.schedule.stop()
             await parts.hub.close()
             await parts.outbox.stop()

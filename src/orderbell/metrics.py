@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -21,18 +22,26 @@ from orderbell.delivery.hub import Hub
 from orderbell.domain.alerts import Alert
 from orderbell.services.outbox import Outbox
 
+if TYPE_CHECKING:
+    from orderbell.web.live_console import LiveConsoles
+
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 class _Live(Collector):
-    def __init__(self, hub: Hub, outbox: Outbox, broker: Broker) -> None:
-        self._hub, self._outbox, self._broker = hub, outbox, broker
+    def __init__(self, hub: Hub, consoles: LiveConsoles, outbox: Outbox, broker: Broker) -> None:
+        self._hub, self._consoles, self._outbox, self._broker = hub, consoles, outbox, broker
 
     def collect(self) -> Iterator[Metric]:
         yield GaugeMetricFamily(
             "orderbell_consoles_connected",
             "Consoles connected to this process.",
             value=self._hub.count(),
+        )
+        yield GaugeMetricFamily(
+            "orderbell_consoles_live",
+            "Connected consoles that have caught up and are held without a task of their own.",
+            value=len(self._consoles),
         )
         yield CounterMetricFamily(
             "orderbell_alert_deliveries",
@@ -52,9 +61,10 @@ class _Live(Collector):
 
 
 class Metrics:
-    """The metrics of one process, fed by hooks on the hub, the outbox and the console socket."""
+    """The metrics of one process, fed by hooks on the hub, the live consoles, the outbox
+    and the console socket."""
 
-    def __init__(self, hub: Hub, outbox: Outbox, broker: Broker) -> None:
+    def __init__(self, hub: Hub, consoles: LiveConsoles, outbox: Outbox, broker: Broker) -> None:
         self.registry = CollectorRegistry()
         self.alerts_created = Counter(
             "orderbell_alerts_created",
@@ -78,8 +88,9 @@ class Metrics:
             "Alerts sent to resuming consoles from the log.",
             registry=self.registry,
         )
-        self.registry.register(_Live(hub, outbox, broker))
+        self.registry.register(_Live(hub, consoles, outbox, broker))
         hub.on_fan_out = self._fanned_out
+        consoles.on_cut_off = self.slow_disconnects.inc
         outbox.on_commit = self._committed
 
     def _fanned_out(self, frame: Frame) -> None:

@@ -17,6 +17,7 @@ from fastapi import FastAPI
 
 from orderbell.logs import logging_config
 from orderbell.settings import Settings
+from orderbell.web.live_console import MAX_CONSOLE_MESSAGE
 from orderbell.web.ws_protocol import ConsoleWebSocketProtocol
 
 BACKLOG = 4096
@@ -55,8 +56,7 @@ def uvicorn_config(app: FastAPI | str, settings: Settings, **extra: Any) -> uvic
         # The server's pings find consoles whose peer vanished without a close.
         ws_ping_interval=settings.heartbeat_seconds,
         ws_ping_timeout=settings.heartbeat_timeout_seconds,
-        # Consoles send nothing large; a big frame is a mistake or an attack.
-        ws_max_size=64 * 1024,
+        ws_max_size=MAX_CONSOLE_MESSAGE,
         backlog=BACKLOG,
         ws=ConsoleWebSocketProtocol,
         **extra,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 
@@ -42,6 +43,8 @@ async def test_metrics_move_as_alerts_flow(tmp_path: Path) -> None:
                 await collect(c2, 1)
                 during = (await api.http.get("/metrics")).text
                 assert metric(during, "orderbell_consoles_connected") == 2
+                # Caught up, both are held by the live console path (no ASGI task each).
+                assert metric(during, "orderbell_consoles_live") == 2
                 assert metric(during, "orderbell_alerts_created_total", '{type="1"}') == 1
                 assert metric(during, "orderbell_alert_deliveries_total") == 2
                 assert metric(during, "orderbell_delivery_latency_seconds_count") == 1
@@ -54,6 +57,13 @@ async def test_metrics_move_as_alerts_flow(tmp_path: Path) -> None:
             assert metric(after, "orderbell_replayed_alerts_total") == 1
             assert metric(after, "orderbell_slow_console_disconnects_total") == 0
             assert metric(after, "orderbell_broker_reconnects_total") == 0
+            for _ in range(50):
+                if metric(after, "orderbell_consoles_live") == 0:
+                    break
+                await asyncio.sleep(0.1)
+                after = (await api.http.get("/metrics")).text
+            assert metric(after, "orderbell_consoles_live") == 0
+            assert metric(after, "orderbell_consoles_connected") == 0
         finally:
             await api.aclose()
 

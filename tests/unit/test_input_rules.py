@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
 from orderbell.settings import DEVELOPMENT_SECRET, Settings
-from orderbell.web import console_socket
-from orderbell.web.console_socket import FrameBudget
+from orderbell.web import live_console
 from orderbell.web.guards import origin_allowed
+from orderbell.web.live_console import FrameBudget
 from orderbell.web.openapi import rewrite
 from orderbell.web.schemas import (
     AddressCreate,
@@ -195,7 +195,7 @@ def test_things_that_are_not_origins_are_refused(raw: str) -> None:
 
 def test_a_console_may_send_a_burst_then_a_trickle(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = [100.0]
-    monkeypatch.setattr(console_socket.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(live_console.time, "monotonic", lambda: clock[0])
     budget = FrameBudget(burst=5, per_second=2.0)
     assert all(budget.take() for _ in range(5))
     assert not budget.take()

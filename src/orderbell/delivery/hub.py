@@ -72,6 +72,18 @@ class Hub:
         self._consoles[console.shop_id].add(console)
         await self._sync_subscription(console.shop_id)
 
+    def replace(self, old: Console, new: Console) -> bool:
+        """Deliver to ``new`` instead of ``old`` (same shop) from the next frame on.
+
+        Returns False, adding nothing, when ``old`` is not here any more.
+        """
+        consoles = self._consoles.get(old.shop_id)
+        if consoles is None or old not in consoles:
+            return False
+        consoles.discard(old)
+        consoles.add(new)
+        return True
+
     async def leave(self, console: Console) -> None:
         """Stop delivering to the console (it closed or was cut off)."""
         self._forget(console)

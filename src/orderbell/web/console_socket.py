@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections import deque
 
 from fastapi import APIRouter, WebSocket
@@ -24,24 +23,24 @@ from orderbell.delivery.frames import Frame, control, encode_alert, now_iso
 from orderbell.domain.errors import Unauthorized
 from orderbell.services import replay
 from orderbell.web.guards import origin_allowed
+from orderbell.web.live_console import (
+    CLIENT_FRAME_BURST,
+    CLIENT_FRAMES_PER_SECOND,
+    CLOSE_POLICY_VIOLATION,
+    CLOSE_TOO_SLOW,
+    CLOSE_UNSUPPORTED_DATA,
+    FrameBudget,
+    LiveConsoles,
+)
 from orderbell.web.ws_protocol import direct_writer
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["console"])
 
-CLOSE_UNSUPPORTED_DATA = 1003
-CLOSE_POLICY_VIOLATION = 1008
 CLOSE_BAD_REQUEST = 4400
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN = 4403
-CLOSE_TOO_SLOW = 4408
 CLOSE_TOO_MANY_CONSOLES = 4429
-#: Frames a console may send in a burst, and per second after that. The
-#: protocol needs none (pongs are WebSocket control frames, not counted);
-#: this leaves room for clients that send their own keep-alive text, and
-#: ends one that floods the server with frames it reads for nothing.
-CLIENT_FRAME_BURST = 60
-CLIENT_FRAMES_PER_SECOND = 5.0
 SUBPROTOCOL_V2 = "orderbell.v2"
 
 
@@ -120,6 +119,30 @@ class SocketConsole:
         if self._direct is None:
             self._writer = asyncio.create_task(self._write())
 
+    def hand_off(self, consoles: LiveConsoles) -> bool:
+        """Move a live console's connection off ASGI, onto a ``LiveConsole``.
+
+        Possible where the server offers a direct writer, once the console is
+        live. On True this console is done: the hub delivers to the live one,
+        and the endpoint's task may end. On False nothing changed.
+        """
+        direct = self._direct
+        if direct is None or self._closed or self._held is not None:
+            return False
+        live = consoles.adopt(
+            direct.hand_off,
+            self,
+            shop_id=self._shop_id,
+            control_frames=self._control_frames,
+            max_buffer=self._max_buffer,
+            replayed_up_to=self._replayed_up_to,
+            connections=direct.connections,
+        )
+        if live is None:
+            return False
+        self._closed = True
+        return True
+
     def close(self) -> None:
         """Stop taking frames and stop the writer."""
         self._closed = True
@@ -159,26 +182,6 @@ class SocketConsole:
                 frame = queue.popleft()
                 self._queued -= frame.size
                 await send(frame.text)
-
-
-class FrameBudget:
-    """A token bucket for the frames a console sends: ``take`` is False once it floods."""
-
-    def __init__(self, burst: int, per_second: float) -> None:
-        self._burst = float(burst)
-        self._rate = per_second
-        self._tokens = float(burst)
-        self._at = time.monotonic()
-
-    def take(self) -> bool:
-        """Spend one frame; False when none is left."""
-        now = time.monotonic()
-        self._tokens = min(self._burst, self._tokens + (now - self._at) * self._rate)
-        self._at = now
-        if self._tokens < 1:
-            return False
-        self._tokens -= 1
-        return True
 
 
 def _origin_allowed(websocket: WebSocket, allowed: list[str]) -> bool:
@@ -243,8 +246,13 @@ async def console_socket(websocket: WebSocket, sid: str) -> None:
         max_buffer=parts.settings.console_buffer_bytes,
     )
     await parts.hub.join(console)
+    handed_off = False
     try:
         await _catch_up(websocket, parts, console, shop_id, since, v2)
+        # From here on a live console needs no task of its own.
+        handed_off = console.hand_off(parts.consoles)
+        if handed_off:
+            return
         budget = FrameBudget(CLIENT_FRAME_BURST, CLIENT_FRAMES_PER_SECOND)
         while True:
             message = await websocket.receive()
@@ -261,11 +269,16 @@ async def console_socket(websocket: WebSocket, sid: str) -> None:
     except Exception:
         log.debug("console of shop %s ended with an error", shop_id, exc_info=True)
     finally:
-        console.close()
-        await parts.hub.leave(console)
-        await console.wait_closed()
-        if console.too_slow:
-            parts.metrics.slow_disconnects.inc()
+        if not handed_off:
+            await _leave(parts, console)
+
+
+async def _leave(parts: Orderbell, console: SocketConsole) -> None:
+    console.close()
+    await parts.hub.leave(console)
+    await console.wait_closed()
+    if console.too_slow:
+        parts.metrics.slow_disconnects.inc()
 
 
 async def _catch_up(

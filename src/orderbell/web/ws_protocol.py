@@ -1,19 +1,26 @@
 """The WebSocket transport under the console endpoint, with a direct write path.
 
 uvicorn's sans-I/O WebSocket protocol runs the handshake and the ASGI app as
-usual. What it adds is ``DirectWriter``: once a console is live, an alert
-frame (already framed as WebSocket bytes, once per alert per process) is
-written straight to the connection's transport, with no coroutine, queue or
-ASGI message per console. A console whose unsent bytes pass its bound is
+usual. What it adds is ``DirectWriter``: while a console catches up, an
+alert frame (already framed as WebSocket bytes, once per alert per process)
+is written straight to the connection's transport, with no coroutine, queue
+or ASGI message per console; and once it is live, ``hand_off`` moves the
+whole connection to a lighter protocol (``live_console.LiveConsole``) and
+lets the ASGI task end. A console whose unsent bytes pass its bound is
 closed with 4408 at once, without waiting for its socket to drain.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.http11 import Request
+from websockets.streams import StreamReader
+
+_WAITING_FOR_A_FRAME = StreamReader.at_eof.__code__
 
 EXTENSION = "orderbell.direct_write"
 
@@ -23,7 +30,7 @@ class DirectWriter:
 
     __slots__ = ("_protocol",)
 
-    def __init__(self, protocol: WebSocketsSansIOProtocol) -> None:
+    def __init__(self, protocol: ConsoleWebSocketProtocol) -> None:
         self._protocol = protocol
 
     def buffered(self) -> int:
@@ -39,6 +46,40 @@ class DirectWriter:
         if transport.is_closing():
             return False
         transport.write(wire)
+        return True
+
+    @property
+    def connections(self) -> set[Any]:
+        """The server's set of open connections (its graceful shutdown walks it)."""
+        return self._protocol.connections
+
+    def hand_off(self, protocol: asyncio.Protocol) -> bool:
+        """Move the connection to ``protocol`` and leave it alone from now on.
+
+        Done only at a frame boundary: nothing the console sent may sit
+        half-parsed or unread here, or it would be lost. Returns False (and
+        changes nothing) otherwise, or when the connection is closing.
+        """
+        old = self._protocol
+        if old.close_sent or old.disconnected or old.transport.is_closing():
+            return False
+        if old.read_paused or not old.queue.empty() or old.frames:
+            return False
+        conn = old.conn
+        if conn.reader.buffer or conn.current_size is not None or conn.parser_exc is not None:
+            return False
+        # The frame parser must be waiting for the first byte of a new frame.
+        waiting: Any = conn.parser
+        while getattr(waiting, "gi_yieldfrom", None) is not None:
+            waiting = waiting.gi_yieldfrom
+        if getattr(waiting, "gi_code", None) is not _WAITING_FOR_A_FRAME:
+            return False
+        old.stop_keepalive()
+        old.connections.discard(old)
+        old.handed_off = True
+        transport = old.transport
+        transport.set_protocol(protocol)
+        protocol.connection_made(transport)
         return True
 
     def close(self, code: int, reason: str) -> None:
@@ -63,12 +104,34 @@ class ConsoleWebSocketProtocol(WebSocketsSansIOProtocol):
     unchanged (through ASGI sends) under a server that does not offer it.
     """
 
+    handed_off = False
+
     def handle_connect(self, event: Request) -> None:
         super().handle_connect(event)
         scope: Any = getattr(self, "scope", None)
         # Set before the app's task first runs (it was only scheduled).
         if scope is not None:
             scope["extensions"][EXTENSION] = DirectWriter(self)
+
+    async def run_asgi(self) -> None:
+        """Run the app as uvicorn does, but leave a handed-off connection open."""
+        try:
+            result = await self.app(self.scope, self.receive, self.send)
+        except ClientDisconnected:
+            pass
+        except BaseException:
+            self.logger.exception("Exception in ASGI application\n")
+            self.send_500_response()
+        else:
+            if not self.handshake_complete:
+                self.logger.error("ASGI callable returned without completing handshake.")
+                self.send_500_response()
+            elif result is not None:
+                self.logger.error("ASGI callable should return None, but returned '%s'.", result)
+        if self.handed_off:
+            return
+        if self.close_timer is None:
+            self.transport.close()
 
 
 def direct_writer(scope: Any) -> DirectWriter | None:

@@ -1,0 +1,463 @@
+"""Live consoles: a caught-up console's connection, held without ASGI.
+
+A console connects through the ASGI endpoint (``console_socket``): handshake,
+origin check, login, replay and the ``synced`` frame all run there. Once it
+is live, its connection is taken over by a ``LiveConsole``, a small protocol
+object on the same transport, and the endpoint's task ends. From then on:
+
+- each alert frame, framed once per alert, is written straight to the
+  console's transport (``offer``), with no coroutine, queue or ASGI message;
+- the few frames a console sends (pongs, a close, the odd text frame) are
+  read by a minimal RFC 6455 reader here;
+- one keepalive round for the whole process (``LiveConsoles.keep_alive``)
+  pings every live console and closes those that stopped answering, instead
+  of two timers per connection.
+
+Nothing else stays behind per console, which keeps an idle console to a few
+KB of server memory. The same port and path serve the HTTP API and consoles.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import struct
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol
+
+try:  # websockets' C helper, as websockets itself uses it
+    from websockets.speedups import apply_mask
+except ImportError:  # pragma: no cover
+    from websockets.utils import apply_mask
+
+from orderbell.delivery.frames import Frame
+
+log = logging.getLogger(__name__)
+
+CLOSE_NORMAL = 1000
+CLOSE_PROTOCOL_ERROR = 1002
+CLOSE_UNSUPPORTED_DATA = 1003
+CLOSE_INVALID_DATA = 1007
+CLOSE_POLICY_VIOLATION = 1008
+CLOSE_TOO_BIG = 1009
+CLOSE_INTERNAL_ERROR = 1011
+CLOSE_SERVICE_RESTART = 1012
+CLOSE_TOO_SLOW = 4408
+#: Frames a console may send in a burst, and per second after that. The
+#: protocol needs none (pongs are WebSocket control frames, not counted);
+#: this leaves room for clients that send their own keep-alive text, and
+#: ends one that floods the server with frames it reads for nothing.
+CLIENT_FRAME_BURST = 60
+CLIENT_FRAMES_PER_SECOND = 5.0
+#: The largest frame or message a console may send: consoles send nothing
+#: large, so a big one is a mistake or an attack.
+MAX_CONSOLE_MESSAGE = 64 * 1024
+#: Seconds a console has to answer our close frame before the connection is dropped.
+CLOSE_TIMEOUT = 10.0
+#: Live consoles pinged between two looks at the event loop in a keepalive round.
+KEEPALIVE_SLICE = 500
+
+PING = b"\x89\x00"
+_OP_CONTINUATION, _OP_TEXT, _OP_BINARY = 0x0, 0x1, 0x2
+_OP_CLOSE, _OP_PING, _OP_PONG = 0x8, 0x9, 0xA
+
+
+class FrameBudget:
+    """A token bucket for the frames a console sends: ``take`` is False once it floods."""
+
+    __slots__ = ("_at", "_burst", "_rate", "_tokens")
+
+    def __init__(self, burst: int, per_second: float) -> None:
+        self._burst = float(burst)
+        self._rate = per_second
+        self._tokens = float(burst)
+        self._at = time.monotonic()
+
+    def take(self) -> bool:
+        """Spend one frame; False when none is left."""
+        now = time.monotonic()
+        self._tokens = min(self._burst, self._tokens + (now - self._at) * self._rate)
+        self._at = now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
+
+
+def close_frame(code: int, reason: str = "") -> bytes:
+    """A server's close frame (unmasked) with ``code`` and up to 123 bytes of ``reason``."""
+    payload = struct.pack("!H", code) + reason.encode()[:123]
+    return bytes((0x88, len(payload))) + payload
+
+
+class ConsoleHub(Protocol):
+    """What live consoles need of the hub."""
+
+    def replace(self, old: Any, new: Any) -> bool:
+        """Put ``new`` where ``old`` was among its shop's consoles, at once."""
+        ...
+
+    async def leave(self, console: Any) -> None:
+        """Stop delivering to ``console``."""
+        ...
+
+
+class LiveConsole(asyncio.Protocol):
+    """One live console's connection: writes alert frames, reads what the console sends.
+
+    ``offer`` never awaits. A console whose unsent bytes would pass
+    ``max_buffer`` is closed with 4408 at once (it resumes with ``since=``)
+    instead of holding memory or anyone else up.
+    """
+
+    __slots__ = (
+        "_budget",
+        "_closing",
+        "_connections",
+        "_control",
+        "_fragments",
+        "_inbox",
+        "_max_buffer",
+        "_owner",
+        "_ping_at",
+        "_pong_due",
+        "_replayed_up_to",
+        "_timer",
+        "_transport",
+        "shop_id",
+        "too_slow",
+    )
+
+    def __init__(
+        self,
+        owner: LiveConsoles,
+        shop_id: int,
+        *,
+        control_frames: bool,
+        max_buffer: int,
+        replayed_up_to: int,
+        connections: set[Any],
+    ) -> None:
+        self._owner = owner
+        self.shop_id = shop_id
+        self._control = control_frames
+        self._max_buffer = max_buffer
+        self._replayed_up_to = replayed_up_to
+        # The server's set of open connections, which its graceful shutdown
+        # walks (``shutdown``) and waits to see emptied.
+        self._connections = connections
+        self._transport: asyncio.Transport | None = None
+        self._inbox = b""
+        self._fragments: list[bytes] | None = None
+        self._budget: FrameBudget | None = None
+        self._closing = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._ping_at = time.monotonic()
+        self._pong_due = False
+        self.too_slow = False
+
+    # -- what the hub calls ---------------------------------------------------
+
+    def offer(self, frame: Frame) -> bool:
+        """Write a frame now; False once the console is closing or over its bound."""
+        if self._closing:
+            return False
+        seq = frame.seq
+        if seq is None:
+            if not self._control:
+                return True
+        elif seq <= self._replayed_up_to:
+            # The replay sent it already: the alert was committed before the
+            # log was read but reached this process's hub only afterwards.
+            return True
+        transport = self._transport
+        assert transport is not None
+        if transport.get_write_buffer_size() + frame.size > self._max_buffer:
+            self.too_slow = True
+            self.close(CLOSE_TOO_SLOW, "too slow")
+            return False
+        transport.write(frame.wire)
+        return True
+
+    # -- closing --------------------------------------------------------------
+
+    def close(self, code: int, reason: str = "") -> None:
+        """Send a close frame behind what was written; drop the connection if the
+        console has not answered it within ``CLOSE_TIMEOUT``."""
+        transport = self._transport
+        if self._closing or transport is None or transport.is_closing():
+            return
+        self._closing = True
+        transport.write(close_frame(code, reason))
+        # Reading goes on: the console's own close frame completes the closing.
+        self._timer = asyncio.get_running_loop().call_later(CLOSE_TIMEOUT, transport.abort)
+        # A closing console no longer counts against its shop's cap.
+        self._owner.release(self)
+
+    def shutdown(self) -> None:
+        """The server is stopping: say so (1012) and close the connection."""
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        if not self._closing:
+            self._closing = True
+            transport.write(close_frame(CLOSE_SERVICE_RESTART))
+        transport.close()
+
+    def keep_alive(self, now: float, interval: float, timeout: float) -> None:
+        """One keepalive look: ping when ``interval`` has passed since the last ping,
+        drop the connection when a ping went ``timeout`` without a pong."""
+        transport = self._transport
+        if self._closing or transport is None:
+            return
+        if self._pong_due:
+            if now - self._ping_at >= timeout:
+                # The peer vanished without a close (a dead link, a frozen
+                # process): the close frame goes out if the socket takes it
+                # now, and nothing waits for an answer that will not come.
+                self._closing = True
+                transport.write(close_frame(CLOSE_INTERNAL_ERROR, "keepalive ping timeout"))
+                transport.abort()
+                self._owner.release(self)
+            return
+        if now - self._ping_at >= interval:
+            self._ping_at = now
+            self._pong_due = True
+            transport.write(PING)
+
+    # -- asyncio.Protocol -----------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Take the transport over (after the handshake, from the ASGI protocol)."""
+        self._transport = transport  # type: ignore[assignment]
+        self._connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Forget the console: hub, keepalive and the server's connections."""
+        self._closing = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._connections.discard(self)
+        self._owner.release(self)
+
+    def eof_received(self) -> bool | None:
+        """The console half-closed: close our side too."""
+        return None
+
+    def data_received(self, data: bytes) -> None:
+        """Read whole frames from ``data`` (and what was left of the last call)."""
+        buffer = self._inbox + data if self._inbox else data
+        size = len(buffer)
+        at = 0
+        max_size = self._owner.max_message
+        while size - at >= 2:
+            first, second = buffer[at], buffer[at + 1]
+            length = second & 0x7F
+            head = at + 2
+            if length == 126:
+                if size - at < 4:
+                    break
+                length = int.from_bytes(buffer[head : head + 2], "big")
+                head += 2
+            elif length == 127:
+                if size - at < 10:
+                    break
+                length = int.from_bytes(buffer[head : head + 8], "big")
+                head += 8
+            if first & 0x70 or not second & 0x80:
+                # No extension was agreed, and RFC 6455 has clients mask every frame.
+                self._break(CLOSE_PROTOCOL_ERROR, "bad frame")
+                return
+            if length > max_size:
+                self._break(CLOSE_TOO_BIG, "frame too big")
+                return
+            end = head + 4 + length
+            if end > size:
+                break
+            payload = apply_mask(buffer[head + 4 : end], buffer[head : head + 4])
+            at = end
+            if not self._frame(first & 0x0F, bool(first & 0x80), payload):
+                return
+        self._inbox = buffer[at:] if at < size else b""
+
+    # -- reading --------------------------------------------------------------
+
+    def _frame(self, opcode: int, fin: bool, payload: bytes) -> bool:
+        """Act on one frame; False when the connection is done reading."""
+        transport = self._transport
+        assert transport is not None
+        if opcode == _OP_PONG:
+            self._pong_due = False
+            return True
+        if opcode == _OP_PING:
+            if not fin or len(payload) > 125:
+                return self._fail(CLOSE_PROTOCOL_ERROR, "bad ping")
+            if not self._closing:
+                transport.write(bytes((0x8A, len(payload))) + payload)
+            return True
+        if opcode == _OP_CLOSE:
+            if not self._closing:
+                self._closing = True
+                # Echo the console's code, as the closing handshake asks.
+                code = payload[:2] if len(payload) >= 2 else b""
+                transport.write(bytes((0x88, len(code))) + code)
+            transport.close()
+            return False
+        if self._closing:
+            return True
+        if opcode in (_OP_TEXT, _OP_BINARY):
+            if self._fragments is not None:
+                return self._fail(CLOSE_PROTOCOL_ERROR, "a new message inside a fragmented one")
+            if opcode == _OP_BINARY:
+                return self._fail(CLOSE_UNSUPPORTED_DATA, "binary frames are not accepted")
+            if not fin:
+                self._fragments = [payload]
+                return True
+            return self._message(payload)
+        if opcode == _OP_CONTINUATION:
+            fragments = self._fragments
+            if fragments is None:
+                return self._fail(CLOSE_PROTOCOL_ERROR, "a continuation without a message")
+            fragments.append(payload)
+            if sum(map(len, fragments)) > self._owner.max_message:
+                return self._fail(CLOSE_TOO_BIG, "message too big")
+            if fin:
+                self._fragments = None
+                return self._message(b"".join(fragments))
+            return True
+        return self._fail(CLOSE_PROTOCOL_ERROR, "unknown opcode")
+
+    def _message(self, text: bytes) -> bool:
+        # Text frames carry nothing the server needs and are ignored, as the
+        # original did; they must still be UTF-8 and must not flood.
+        try:
+            text.decode()
+        except UnicodeDecodeError:
+            return self._fail(CLOSE_INVALID_DATA, "text frames must be UTF-8")
+        if self._budget is None:
+            self._budget = FrameBudget(CLIENT_FRAME_BURST, CLIENT_FRAMES_PER_SECOND)
+        if not self._budget.take():
+            return self._fail(CLOSE_POLICY_VIOLATION, "too many frames")
+        return True
+
+    def _fail(self, code: int, reason: str) -> bool:
+        # The frames stay in step: later ones are read (and ignored) until
+        # the console's close frame ends the connection.
+        self.close(code, reason)
+        self._fragments = None
+        return True
+
+    def _break(self, code: int, reason: str) -> None:
+        # The frames are out of step: nothing after this can be read, so the
+        # connection ends once the close frame is out.
+        self.close(code, reason)
+        self._inbox = b""
+        assert self._transport is not None
+        self._transport.close()
+
+
+class LiveConsoles:
+    """This process's live consoles: taking them over, keeping them alive, letting them go.
+
+    Args:
+        hub: where consoles are swapped in and left.
+        heartbeat: seconds between pings of one console.
+        heartbeat_timeout: seconds a ping may go unanswered before the
+            connection is dropped.
+        max_message: the largest frame or message a console may send.
+    """
+
+    def __init__(
+        self,
+        hub: ConsoleHub,
+        *,
+        heartbeat: float,
+        heartbeat_timeout: float,
+        max_message: int = MAX_CONSOLE_MESSAGE,
+    ) -> None:
+        self._hub = hub
+        self._interval = heartbeat
+        self._timeout = heartbeat_timeout
+        self.max_message = max_message
+        #: Called once per console closed for falling behind (metrics).
+        self.on_cut_off: Callable[[], None] | None = None
+        self._live: set[LiveConsole] = set()
+        self._leaving: set[asyncio.Task[None]] = set()
+
+    def __len__(self) -> int:
+        return len(self._live)
+
+    def adopt(
+        self,
+        hand_over: Callable[[LiveConsole], bool],
+        replacing: object,
+        *,
+        shop_id: int,
+        control_frames: bool,
+        max_buffer: int,
+        replayed_up_to: int,
+        connections: set[Any],
+    ) -> LiveConsole | None:
+        """Make a live console and let ``hand_over`` move the connection onto it.
+
+        ``replacing`` (the console the hub knew until now) is swapped for the
+        live one with no await in between, so no frame falls between them.
+        Returns None, with nothing changed, when the connection cannot be
+        handed over (it is closing, or a frame from the console is half read).
+        """
+        live = LiveConsole(
+            self,
+            shop_id,
+            control_frames=control_frames,
+            max_buffer=max_buffer,
+            replayed_up_to=replayed_up_to,
+            connections=connections,
+        )
+        if not hand_over(live):
+            return None
+        self._live.add(live)
+        if not self._hub.replace(replacing, live):
+            # The hub had let the old console go (it was cut off meanwhile).
+            live.close(CLOSE_TOO_SLOW, "too slow")
+        return live
+
+    def release(self, console: LiveConsole) -> None:
+        """A live console is closing or closed: stop delivering to it (once)."""
+        if console not in self._live:
+            return
+        self._live.discard(console)
+        if console.too_slow and self.on_cut_off is not None:
+            self.on_cut_off()
+        self._spawn(self._hub.leave(console))
+
+    async def keep_alive(self) -> None:
+        """Ping every live console each ``heartbeat`` seconds and drop the silent ones, forever.
+
+        One round for all consoles, in slices, so a big process never stops
+        its event loop for long and holds no timer per connection.
+        """
+        step = min(self._interval, self._timeout)
+        # A hair of slack: rounds start a little late, never early.
+        interval, timeout = self._interval - 0.001, self._timeout - 0.001
+        while True:
+            await asyncio.sleep(step)
+            consoles = list(self._live)
+            for start in range(0, len(consoles), KEEPALIVE_SLICE):
+                now = time.monotonic()
+                for console in consoles[start : start + KEEPALIVE_SLICE]:
+                    console.keep_alive(now, interval, timeout)
+                await asyncio.sleep(0)
+
+    async def close(self) -> None:
+        """Wait for the hub to be told of consoles that just left."""
+        for task in list(self._leaving):
+            with contextlib.suppress(Exception):
+                await task
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._leaving.add(task)
+        task.add_done_callback(self._leaving.discard)

@@ -1,0 +1,282 @@
+"""The live console's frame reader, keepalive and write path, on a recording transport."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import struct
+from typing import Any
+
+import pytest
+
+from orderbell.delivery.frames import Frame
+from orderbell.web.live_console import (
+    PING,
+    LiveConsole,
+    LiveConsoles,
+    close_frame,
+)
+
+
+class Transport:
+    """Records what the console writes and how it ends the connection."""
+
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+        self.buffered = 0
+        self.closed = False
+        self.aborted = False
+
+    def write(self, data: bytes) -> None:
+        self.written.append(bytes(data))
+
+    def get_write_buffer_size(self) -> int:
+        return self.buffered
+
+    def is_closing(self) -> bool:
+        return self.closed or self.aborted
+
+    def close(self) -> None:
+        self.closed = True
+
+    def abort(self) -> None:
+        self.aborted = True
+
+
+class Hub:
+    def __init__(self) -> None:
+        self.left: list[Any] = []
+
+    def replace(self, old: Any, new: Any) -> bool:
+        return True
+
+    async def leave(self, console: Any) -> None:
+        self.left.append(console)
+
+
+def masked(opcode: int, payload: bytes, *, fin: bool = True) -> bytes:
+    """A client frame (always masked)."""
+    mask = os.urandom(4)
+    size = len(payload)
+    if size < 126:
+        head = bytes((opcode | (0x80 if fin else 0), 0x80 | size))
+    elif size < 1 << 16:
+        head = bytes((opcode | (0x80 if fin else 0), 0x80 | 126)) + struct.pack("!H", size)
+    else:
+        head = bytes((opcode | (0x80 if fin else 0), 0x80 | 127)) + struct.pack("!Q", size)
+    body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return head + mask + body
+
+
+def console(**options: Any) -> tuple[LiveConsole, Transport, set[Any]]:
+    settings = {"control_frames": False, "max_buffer": 1000, "replayed_up_to": 0} | options
+    connections: set[Any] = set()
+    live = LiveConsole(
+        LiveConsoles(Hub(), heartbeat=1.0, heartbeat_timeout=2.0),
+        7,
+        connections=connections,
+        **settings,
+    )
+    transport = Transport()
+    live.connection_made(transport)  # type: ignore[arg-type]
+    return live, transport, connections
+
+
+def alert(seq: int) -> Frame:
+    return Frame.of(b'{"type":1,"orderId":1,"seq":%d}' % seq, seq)
+
+
+@pytest.fixture(autouse=True)
+def event_loop_for_timers() -> Any:
+    # close() arms its timeout on the running loop.
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    yield loop
+    loop.close()
+
+
+def run(loop: asyncio.AbstractEventLoop, work: Any) -> Any:
+    async def inside() -> Any:
+        return work()
+
+    return loop.run_until_complete(inside())
+
+
+def test_alerts_are_written_as_framed_once(event_loop_for_timers: Any) -> None:
+    live, transport, connections = console()
+    assert live in connections
+    frame = alert(1)
+    assert live.offer(frame)
+    assert transport.written == [frame.wire]
+
+
+def test_plain_consoles_skip_control_frames_and_replayed_alerts(event_loop_for_timers: Any) -> None:
+    live, transport, _ = console(replayed_up_to=5)
+    assert live.offer(Frame.of(b'{"type":"ping"}'))
+    assert live.offer(alert(5))
+    assert transport.written == []
+    assert live.offer(alert(6))
+    assert len(transport.written) == 1
+
+
+def test_protocol_2_consoles_get_control_frames(event_loop_for_timers: Any) -> None:
+    live, transport, _ = console(control_frames=True)
+    assert live.offer(Frame.of(b'{"type":"ping"}'))
+    assert len(transport.written) == 1
+
+
+def test_a_console_over_its_bound_is_cut_off_with_4408(event_loop_for_timers: Any) -> None:
+    live, transport, _ = console(max_buffer=100)
+    transport.buffered = 90
+    assert not run(event_loop_for_timers, lambda: live.offer(alert(1)))
+    assert live.too_slow
+    assert transport.written == [close_frame(4408, "too slow")]
+    assert not live.offer(alert(2)), "nothing more after the close frame"
+
+
+def test_a_ping_gets_its_pong(event_loop_for_timers: Any) -> None:
+    live, transport, _ = console()
+    live.data_received(masked(0x9, b"abc"))
+    assert transport.written == [b"\x8a\x03abc"]
+
+
+def test_frames_may_arrive_a_byte_at_a_time(event_loop_for_timers: Any) -> None:
+    live, transport, _ = console()
+    data = masked(0x9, b"one") + masked(0x1, b"x" * 300) + masked(0x9, b"two")
+    for i in range(len(data)):
+        live.data_received(data[i : i + 1])
+    assert transport.written == [b"\x8a\x03one", b"\x8a\x03two"]
+    assert not transport.closed
+
+
+def test_keepalive_pings_and_drops_a_silent_console(event_loop_for_timers: Any) -> None:
+    live, transport, _ = console()
+    live.keep_alive(1000.0, 1.0, 2.0)
+    assert transport.written == [PING]
+    live.keep_alive(1001.0, 1.0, 2.0)
+    assert transport.written == [PING], "one ping in flight at a time"
+    live.data_received(masked(0xA, b""))
+    live.keep_alive(1002.0, 1.0, 2.0)
+    assert transport.written == [PING, PING]
+    live.keep_alive(1003.5, 1.0, 2.0)
+    assert not transport.aborted
+    run(event_loop_for_timers, lambda: live.keep_alive(1004.0, 1.0, 2.0))
+    assert transport.aborted
+    assert transport.written[-1] == close_frame(1011, "keepalive ping timeout")
+
+
+def test_a_close_is_answered_and_the_connection_ends(event_loop_for_timers: Any) -> None:
+    live, transport, _ = console()
+    live.data_received(masked(0x8, struct.pack("!H", 1000) + b"bye"))
+    assert transport.written == [b"\x88\x02\x03\xe8"]
+    assert transport.closed
+    assert not live.offer(alert(1))
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        (masked(0x2, b"\x00\x01"), 1003),
+        (b"\x81\x02hi", 1002),  # not masked
+        (masked(0x1 | 0x40, b"hi"), 1002),  # a reserved bit
+        (masked(0x0, b"hi"), 1002),  # a continuation of nothing
+        (masked(0x3, b""), 1002),  # an unknown opcode
+        (masked(0x1, b"\xff\xfe"), 1007),
+        (masked(0x1, b"x" * (64 * 1024 + 1)), 1009),
+        (masked(0x9, b"x", fin=False), 1002),
+    ],
+)
+def test_bad_frames_close_with_the_matching_code(
+    event_loop_for_timers: Any, data: bytes, code: int
+) -> None:
+    live, transport, _ = console()
+    run(event_loop_for_timers, lambda: live.data_received(data))
+    assert transport.written[0][:4] == bytes((0x88, transport.written[0][1])) + struct.pack(
+        "!H", code
+    )
+    assert not live.offer(alert(1))
+
+
+def test_after_a_refused_frame_reading_stays_in_step(event_loop_for_timers: Any) -> None:
+    live, transport, _ = console()
+    data = masked(0x2, b"binary") + masked(0x1, b"x" * 200) + masked(0x8, b"\x03\xeb")
+    run(event_loop_for_timers, lambda: live.data_received(data))
+    assert transport.written == [close_frame(1003, "binary frames are not accepted")]
+    assert transport.closed, "the console's close reply ends the connection"
+
+
+def test_an_unreadable_frame_ends_the_connection_at_once(event_loop_for_timers: Any) -> None:
+    live, transport, _ = console()
+    run(event_loop_for_timers, lambda: live.data_received(b"\x81\x05hello"))
+    assert transport.written == [close_frame(1002, "bad frame")]
+    assert transport.closed
+
+
+def test_a_closing_console_leaves_the_hub_at_once(event_loop_for_timers: Any) -> None:
+    hub = Hub()
+    consoles = LiveConsoles(hub, heartbeat=1.0, heartbeat_timeout=2.0)
+
+    def hand_over(live: LiveConsole) -> bool:
+        live.connection_made(Transport())  # type: ignore[arg-type]
+        return True
+
+    async def scenario() -> None:
+        live = consoles.adopt(
+            hand_over,
+            object(),
+            shop_id=7,
+            control_frames=False,
+            max_buffer=1000,
+            replayed_up_to=0,
+            connections=set(),
+        )
+        assert live is not None
+        live.data_received(masked(0x2, b"no"))
+        await consoles.close()
+        assert hub.left == [live], "left before the console answered the close"
+        live.connection_lost(None)
+        await consoles.close()
+        assert hub.left == [live], "and only once"
+
+    event_loop_for_timers.run_until_complete(scenario())
+
+
+def test_fragmented_text_is_one_message(event_loop_for_timers: Any) -> None:
+    live, transport, _ = console()
+    live.data_received(masked(0x1, b"he", fin=False) + masked(0x0, b"llo"))
+    assert transport.written == []
+    assert live.offer(alert(1))
+
+
+def test_a_flood_of_text_frames_is_cut_off(event_loop_for_timers: Any) -> None:
+    live, transport, _ = console()
+    run(event_loop_for_timers, lambda: live.data_received(masked(0x1, b"hi") * 61))
+    assert transport.written == [close_frame(1008, "too many frames")]
+
+
+def test_a_lost_connection_leaves_the_hub(event_loop_for_timers: Any) -> None:
+    hub = Hub()
+    consoles = LiveConsoles(hub, heartbeat=1.0, heartbeat_timeout=2.0)
+    connections: set[Any] = set()
+
+    def hand_over(live: LiveConsole) -> bool:
+        live.connection_made(Transport())  # type: ignore[arg-type]
+        return True
+
+    async def scenario() -> None:
+        live = consoles.adopt(
+            hand_over,
+            object(),
+            shop_id=7,
+            control_frames=False,
+            max_buffer=1000,
+            replayed_up_to=0,
+            connections=connections,
+        )
+        assert live is not None and len(consoles) == 1 and live in connections
+        live.connection_lost(None)
+        await consoles.close()
+        assert hub.left == [live]
+        assert len(consoles) == 0 and not connections
+
+    event_loop_for_timers.run_until_complete(scenario())
