@@ -8,6 +8,7 @@ web layer through ``app.state.orderbell``. Nothing else builds them.
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -111,6 +112,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             parts.schedule.start()
         heartbeat = asyncio.create_task(parts.hub.heartbeat(settings.heartbeat_seconds))
         keepalive = asyncio.create_task(parts.consoles.keep_alive())
+        # Everything made so far (modules, the app, its parts) lives as long
+        # as the process: kept out of the garbage collector's full passes,
+        # which would otherwise walk it all again and again under load.
+        gc.freeze()
         try:
             yield
         finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import struct
+import time
 from typing import Any
 
 import pytest
@@ -151,16 +152,17 @@ def test_frames_may_arrive_a_byte_at_a_time(event_loop_for_timers: Any) -> None:
 
 def test_keepalive_pings_and_drops_a_silent_console(event_loop_for_timers: Any) -> None:
     live, transport, _ = console()
-    live.keep_alive(1000.0, 1.0, 2.0)
+    t = time.monotonic() + 1.0  # a second after the console went live
+    live.keep_alive(t, 1.0, 2.0)
     assert transport.written == [PING]
-    live.keep_alive(1001.0, 1.0, 2.0)
+    live.keep_alive(t + 1, 1.0, 2.0)
     assert transport.written == [PING], "one ping in flight at a time"
     live.data_received(masked(0xA, b""))
-    live.keep_alive(1002.0, 1.0, 2.0)
+    live.keep_alive(t + 2, 1.0, 2.0)
     assert transport.written == [PING, PING]
-    live.keep_alive(1003.5, 1.0, 2.0)
+    live.keep_alive(t + 3.5, 1.0, 2.0)
     assert not transport.aborted
-    run(event_loop_for_timers, lambda: live.keep_alive(1004.0, 1.0, 2.0))
+    run(event_loop_for_timers, lambda: live.keep_alive(t + 4, 1.0, 2.0))
     assert transport.aborted
     assert transport.written[-1] == close_frame(1011, "keepalive ping timeout")
 

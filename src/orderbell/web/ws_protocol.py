@@ -80,6 +80,14 @@ class DirectWriter:
         transport = old.transport
         transport.set_protocol(protocol)
         protocol.connection_made(transport)
+        # What stays of the old connection is garbage once the endpoint
+        # returns. Its frame parser (a generator holding the parser) and this
+        # writer (in the scope the protocol holds) are reference cycles:
+        # broken here, thousands of connections are freed at once instead of
+        # waiting for a full garbage collection, which would stop the event
+        # loop for as long as it takes to walk them.
+        conn.parser.close()
+        old.scope["extensions"].pop(EXTENSION, None)
         return True
 
     def close(self, code: int, reason: str) -> None:
