@@ -11,6 +11,7 @@ import orjson
 import pytest
 import websocket  # websocket-client, the library of the seed's Python example
 import websockets
+from websockets.exceptions import ConnectionClosed
 
 from tests.e2e.server import Api, Server, collect, new_shop, running_server, silence
 
@@ -325,6 +326,16 @@ async def test_consoles_work_under_a_plain_asgi_server(tmp_path: Path) -> None:
                 order = await client.place_order(customer, address, [kit.dish_ids[0]])
                 await client.pay(customer, order["orderNumber"])
                 [alert] = await collect(ws, 1)
+                metrics = (await client.http.get("/metrics")).text
+                # The endpoint keeps its consoles itself: none is handed off.
+                assert "orderbell_consoles_connected 1.0" in metrics
+                assert "orderbell_consoles_live 0.0" in metrics
+                # Its own receive loop refuses what the protocol does not allow.
+                await ws.send(b"binary")
+                with pytest.raises(ConnectionClosed) as closed:
+                    while True:
+                        await asyncio.wait_for(ws.recv(), 5)
+                assert closed.value.rcvd is not None and closed.value.rcvd.code == 1003
             assert (alert["type"], alert["orderId"], alert["seq"]) == (1, order["id"], 1)
         finally:
             await client.aclose()
