@@ -48,7 +48,8 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
         "--servers",
         default=",".join(systems.ALL),
         help=f"servers of the fan-out and idle scenarios (default: {','.join(systems.ALL)}; "
-        "also raw-sndbuf: raw transports with orderbell's 256 KiB send buffer)",
+        "also raw-sndbuf: raw transports with orderbell's 256 KiB send buffer; "
+        "starlette-legacy: uvicorn's legacy websockets implementation)",
     )
     parser.add_argument("--quick", action="store_true", help="small sizes, seconds per scenario")
     parser.add_argument(

@@ -31,6 +31,11 @@ REFERENCES: dict[str, tuple[str, list[str], str]] = {
         "raw transports, 256 KiB SO_SNDBUF as orderbell",
     ),
     "starlette": ("bench.servers.starlette_app", [], "uvicorn + Starlette, send_text per console"),
+    "starlette-legacy": (
+        "bench.servers.starlette_app",
+        ["--ws", "websockets"],
+        "uvicorn + Starlette, legacy websockets implementation",
+    ),
     "websockets": ("bench.servers.websockets_app", [], "websockets, awaiting send per console"),
     "ws-broadcast": ("bench.servers.websockets_app", ["--broadcast"], "websockets broadcast()"),
 }

@@ -54,6 +54,11 @@ def options(description: str) -> argparse.Namespace:
     parser.add_argument(
         "--broadcast", action="store_true", help="websockets: broadcast() instead of a send loop"
     )
+    parser.add_argument(
+        "--ws",
+        default="auto",
+        help="starlette: uvicorn's WebSocket implementation (auto, websockets, websockets-sansio)",
+    )
     return parser.parse_args()
 
 

@@ -76,6 +76,7 @@ async def main(args: argparse.Namespace) -> None:
         ws_ping_interval=args.heartbeat or None,
         ws_ping_timeout=args.heartbeat or None,
         backlog=args.backlog,
+        ws=args.ws,
     )
     with contextlib.suppress(asyncio.CancelledError):
         await uvicorn.Server(config).serve()
