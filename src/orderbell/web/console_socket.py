@@ -1,4 +1,4 @@
-"""The console endpoint ``/ws/{sid}``: where an alert is written to a merchant's socket.
+"""The console endpoint ``/ws/{sid}``: where a merchant's console connects and catches up.
 
 The original protocol is kept: JSON text frames ``{"type", "orderId",
 "content", ...}``, one per alert. A console must prove who it is (a merchant
@@ -6,6 +6,10 @@ token in the ``token`` query parameter) and then receives the alerts of that
 merchant's shop only. ``since=<seq>`` resumes after the last alert the
 console saw; ``protocol=2`` (or the subprotocol ``orderbell.v2``) adds the
 control frames. docs/protocol.md describes it all.
+
+Once caught up, a console's connection is handed to a ``LiveConsole``
+(``live_console``), which writes its alerts from then on; under a server
+that cannot hand it off, the endpoint keeps writing them itself.
 """
 
 from __future__ import annotations
