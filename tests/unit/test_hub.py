@@ -148,3 +148,35 @@ async def test_broker_subscription_follows_the_consoles() -> None:
     await hub.join(console)
     await broker.publish(5, alert(5, 1))
     assert console.seqs == [1]
+
+
+class SlowLog(FakeLog):
+    """A log whose reads for one shop wait until released."""
+
+    def __init__(self, slow_shop: int) -> None:
+        super().__init__()
+        self.slow_shop = slow_shop
+        self.release = asyncio.Event()
+
+    async def latest_seq(self, shop_id: int) -> int:
+        if shop_id == self.slow_shop:
+            await self.release.wait()
+        return await super().latest_seq(shop_id)
+
+
+async def test_a_slow_join_holds_up_its_own_shop_only() -> None:
+    log = SlowLog(slow_shop=1)
+    hub = Hub(MemoryBroker(), log)
+    slow = asyncio.create_task(hub.join(RecordingConsole(1)))
+    await asyncio.sleep(0)
+    # Another shop's console joins while shop 1 is still reading its log.
+    await asyncio.wait_for(hub.join(RecordingConsole(2)), 1)
+    assert not slow.done()
+    # A second console of shop 1 waits behind the first (one subscription).
+    same = asyncio.create_task(hub.join(RecordingConsole(1)))
+    await asyncio.sleep(0.01)
+    assert not same.done()
+    log.release.set()
+    await asyncio.wait_for(asyncio.gather(slow, same), 1)
+    assert hub.count(1) == 2 and hub.count(2) == 1
+    assert not hub._locks, "no lock is kept for shops nobody is joining or leaving"

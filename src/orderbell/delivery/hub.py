@@ -54,7 +54,9 @@ class Hub:
         self._consoles: defaultdict[int, set[Console]] = defaultdict(set)
         self._streams: dict[int, Sequencer] = {}
         self._filling: set[int] = set()
-        self._lock = asyncio.Lock()
+        #: One lock per shop whose subscription is being changed, with how
+        #: many joins and leaves hold or await it (dropped at zero).
+        self._locks: dict[int, tuple[asyncio.Lock, int]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.delivered = 0
         #: Called once per alert frame handed to this process's consoles (metrics).
@@ -216,21 +218,35 @@ class Hub:
             self._fan_out(shop_id, stream.push(frame))
 
     async def _sync_subscription(self, shop_id: int) -> None:
-        # Serialized, and re-checked under the lock, so that a join racing a
-        # leave always ends with the broker subscription matching the set.
-        async with self._lock:
-            wanted = bool(self._consoles.get(shop_id))
-            if wanted and shop_id not in self._streams:
-                stream = self._streams[shop_id] = Sequencer()
-                try:
-                    await self._broker.subscribe(shop_id)
-                    # Subscribed first, then read: anything committed after
-                    # this read arrives through the broker or a gap fill.
-                    latest = await self._source.latest_seq(shop_id)
-                except Exception:
-                    del self._streams[shop_id]
-                    raise
-                self._fan_out(shop_id, stream.start(latest + 1))
-            elif not wanted and shop_id in self._streams:
+        # Serialized per shop, and re-checked under the shop's lock, so that a
+        # join racing a leave always ends with the broker subscription matching
+        # the set. Different shops do not wait for each other: a burst of
+        # consoles reconnecting after a restart subscribes in parallel.
+        lock, users = self._locks.get(shop_id) or (asyncio.Lock(), 0)
+        self._locks[shop_id] = (lock, users + 1)
+        try:
+            async with lock:
+                await self._sync_subscription_locked(shop_id)
+        finally:
+            lock, users = self._locks[shop_id]
+            if users == 1:
+                del self._locks[shop_id]
+            else:
+                self._locks[shop_id] = (lock, users - 1)
+
+    async def _sync_subscription_locked(self, shop_id: int) -> None:
+        wanted = bool(self._consoles.get(shop_id))
+        if wanted and shop_id not in self._streams:
+            stream = self._streams[shop_id] = Sequencer()
+            try:
+                await self._broker.subscribe(shop_id)
+                # Subscribed first, then read: anything committed after
+                # this read arrives through the broker or a gap fill.
+                latest = await self._source.latest_seq(shop_id)
+            except Exception:
                 del self._streams[shop_id]
-                await self._broker.unsubscribe(shop_id)
+                raise
+            self._fan_out(shop_id, stream.start(latest + 1))
+        elif not wanted and shop_id in self._streams:
+            del self._streams[shop_id]
+            await self._broker.unsubscribe(shop_id)
