@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -282,10 +283,10 @@ def listen(
     The password is read from ORDERBELL_PASSWORD or asked for. Exit status: 2
     wrong login, 3 server unreachable.
     """
-    from orderbell.client import ConsoleClient, LoginFailed, ServerUnreachable
+    from orderbell.client import ConsoleClient
     from orderbell.client.terminal import Listener, default_state_file, run
 
-    password = os.environ.get("ORDERBELL_PASSWORD") or typer.prompt("Password", hide_input=True)
+    password = _password()
     try:
         client = ConsoleClient(
             url, user, password, state_file=state_file or default_state_file(url, user)
@@ -296,8 +297,21 @@ def listen(
     listener = Listener(
         client, json_lines=json_lines, bell=bell, speak=speak, colour=sys.stdout.isatty()
     )
-    try:
+    with _client_failures():
         run(listener)
+
+
+def _password() -> str:
+    return os.environ.get("ORDERBELL_PASSWORD") or typer.prompt("Password", hide_input=True)
+
+
+@contextmanager
+def _client_failures() -> Iterator[None]:
+    """A refused login exits with 2, an unreachable server with 3, each with one line."""
+    from orderbell.client import LoginFailed, ServerUnreachable
+
+    try:
+        yield
     except LoginFailed as exc:
         typer.secho(f"error: login refused: {exc}", err=True, fg="red")
         raise typer.Exit(2) from exc
@@ -314,22 +328,17 @@ UserOption = Annotated[str, typer.Option("--user", "-u", help="Merchant login.")
 
 
 def _act(url: str, user: str, action: Callable[[Any], Awaitable[object]]) -> object:
-    from orderbell.client import ApiError, ConsoleClient, LoginFailed, ServerUnreachable
+    from orderbell.client import ApiError, ConsoleClient
 
-    password = os.environ.get("ORDERBELL_PASSWORD") or typer.prompt("Password", hide_input=True)
+    password = _password()
 
     async def run() -> object:
         async with ConsoleClient(url, user, password) as client:
             return await action(client)
 
     try:
-        return asyncio.run(run())
-    except LoginFailed as exc:
-        typer.secho(f"error: login refused: {exc}", err=True, fg="red")
-        raise typer.Exit(2) from exc
-    except ServerUnreachable as exc:
-        typer.secho(f"error: {exc}", err=True, fg="red")
-        raise typer.Exit(3) from exc
+        with _client_failures():
+            return asyncio.run(run())
     except ApiError as exc:
         typer.secho(f"error: {exc.message}", err=True, fg="red")
         raise typer.Exit(1) from exc

@@ -103,6 +103,17 @@ class Server:
         return self.log_path.read_text(errors="replace")[-4000:]
 
 
+def migrate(env: dict[str, str]) -> None:
+    """Bring the database of ``env``'s ORDERBELL_DATABASE_URL to the newest schema."""
+    subprocess.run(
+        [sys.executable, "-m", "orderbell", "db", "upgrade"],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+
+
 @contextmanager
 def running_server(
     tmp: Path, *, database_url: str | None = None, command: list[str] | None = None, **settings: str
@@ -112,12 +123,7 @@ def running_server(
     env = dict(os.environ)
     env.update(ORDERBELL_DATABASE_URL=database_url, ORDERBELL_LOG_LEVEL="warning")
     env.update({f"ORDERBELL_{k.upper()}": v for k, v in settings.items()})
-    subprocess.run(
-        [sys.executable, "-m", "orderbell", "db", "upgrade"],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+    migrate(env)
     server = Server(free_port(), database_url, tmp / "server.log", env, command=command)
     server.start()
     try:

@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import subprocess
-import sys
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -43,16 +41,6 @@ def cluster_env(database_url: str, broker_url: str, prefix: str, **settings: str
     )
     env.update({f"ORDERBELL_{k.upper()}": v for k, v in settings.items()})
     return env
-
-
-def migrate(env: dict[str, str]) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "orderbell", "db", "upgrade"],
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
 
 
 def start(server: Server) -> None:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import subprocess
-import sys
 from collections.abc import Iterator, Mapping
 from contextlib import closing, contextmanager
 from datetime import UTC, datetime, timedelta
@@ -16,7 +14,7 @@ from typing import Any
 import httpx
 import jwt
 
-from tests.e2e.server import Server, free_port
+from tests.e2e.server import Server, free_port, migrate
 
 #: The secret the servers of these tests sign with, so that tests can make
 #: tokens the server must refuse (expired, with a bad role) yet that are
@@ -44,13 +42,7 @@ def serve(
         ORDERBELL_LOG_LEVEL=log_level,
     )
     env.update({f"ORDERBELL_{k.upper()}": v for k, v in settings.items()})
-    subprocess.run(
-        [sys.executable, "-m", "orderbell", "db", "upgrade"],
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
+    migrate(env)
     server = Server(free_port(), database_url, tmp / "server.log", env)
     server.start()
     try:

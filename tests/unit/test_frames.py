@@ -7,7 +7,7 @@ from websockets.frames import Frame as WsFrame
 from websockets.frames import Opcode
 from websockets.streams import StreamReader
 
-from orderbell.delivery.frames import Frame, control, text_frame
+from orderbell.delivery.frames import Frame, control, server_frame
 
 
 def parse_wire(wire: bytes) -> WsFrame:
@@ -21,10 +21,10 @@ def parse_wire(wire: bytes) -> WsFrame:
     raise AssertionError("incomplete frame")
 
 
-def test_text_frames_of_every_length_class_parse_back() -> None:
+def test_server_frames_of_every_length_class_parse_back() -> None:
     for size in (0, 125, 126, 65535, 65536):
         payload = b"x" * size
-        frame = parse_wire(text_frame(payload))
+        frame = parse_wire(server_frame(payload))
         assert (frame.opcode, frame.fin, frame.data) == (Opcode.TEXT, True, payload)
 
 

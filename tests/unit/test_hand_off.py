@@ -17,6 +17,7 @@ import uvicorn
 from uvicorn.server import ServerState
 
 from orderbell.web.ws_protocol import ConsoleWebSocketProtocol, DirectWriter
+from tests.unit.client_frames import masked
 
 
 class Transport:
@@ -65,12 +66,6 @@ async def holding_app(scope: Any, receive: Any, send: Any) -> None:
     await asyncio.Event().wait()
 
 
-def client_frame(opcode: int, payload: bytes) -> bytes:
-    mask = os.urandom(4)
-    body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-    return bytes((0x80 | opcode, 0x80 | len(payload))) + mask + body
-
-
 @pytest.fixture
 async def accepted() -> Any:
     config = uvicorn.Config(holding_app, ws_per_message_deflate=False, ws_ping_interval=None)
@@ -107,7 +102,7 @@ async def test_a_connection_between_frames_is_handed_off(accepted: Any) -> None:
 )
 async def test_half_a_frame_keeps_the_connection_where_it_is(accepted: Any, cut: int) -> None:
     protocol, transport = accepted
-    frame = client_frame(0x1, b"hello")
+    frame = masked(0x1, b"hello")
     protocol.data_received(frame[:cut])
     successor = Successor()
     assert not DirectWriter(protocol).hand_off(successor)

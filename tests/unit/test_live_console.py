@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import struct
 import time
 from typing import Any
@@ -17,6 +16,7 @@ from orderbell.web.live_console import (
     LiveConsoles,
     close_frame,
 )
+from tests.unit.client_frames import masked
 
 
 class Transport:
@@ -44,6 +44,15 @@ class Transport:
         self.aborted = True
 
 
+class RecordedConsole:
+    """The console the hub knew before the hand-off."""
+
+    shop_id = 7
+
+    def offer(self, frame: Frame) -> bool:
+        return True
+
+
 class Hub:
     def __init__(self) -> None:
         self.left: list[Any] = []
@@ -53,20 +62,6 @@ class Hub:
 
     async def leave(self, console: Any) -> None:
         self.left.append(console)
-
-
-def masked(opcode: int, payload: bytes, *, fin: bool = True) -> bytes:
-    """A client frame (always masked)."""
-    mask = os.urandom(4)
-    size = len(payload)
-    if size < 126:
-        head = bytes((opcode | (0x80 if fin else 0), 0x80 | size))
-    elif size < 1 << 16:
-        head = bytes((opcode | (0x80 if fin else 0), 0x80 | 126)) + struct.pack("!H", size)
-    else:
-        head = bytes((opcode | (0x80 if fin else 0), 0x80 | 127)) + struct.pack("!Q", size)
-    body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-    return head + mask + body
 
 
 def console(**options: Any) -> tuple[LiveConsole, Transport, set[Any]]:
@@ -214,25 +209,32 @@ def test_an_unreadable_frame_ends_the_connection_at_once(event_loop_for_timers: 
     assert transport.closed
 
 
-def test_a_closing_console_leaves_the_hub_at_once(event_loop_for_timers: Any) -> None:
-    hub = Hub()
-    consoles = LiveConsoles(hub, heartbeat=1.0, heartbeat_timeout=2.0)
+def adopted(consoles: LiveConsoles, connections: set[Any]) -> LiveConsole:
+    """A live console taken over by ``consoles`` on a recording transport."""
 
     def hand_over(live: LiveConsole) -> bool:
         live.connection_made(Transport())  # type: ignore[arg-type]
         return True
 
+    live = consoles.adopt(
+        hand_over,
+        RecordedConsole(),
+        shop_id=7,
+        control_frames=False,
+        max_buffer=1000,
+        replayed_up_to=0,
+        connections=connections,
+    )
+    assert live is not None
+    return live
+
+
+def test_a_closing_console_leaves_the_hub_at_once(event_loop_for_timers: Any) -> None:
+    hub = Hub()
+    consoles = LiveConsoles(hub, heartbeat=1.0, heartbeat_timeout=2.0)
+
     async def scenario() -> None:
-        live = consoles.adopt(
-            hand_over,
-            object(),
-            shop_id=7,
-            control_frames=False,
-            max_buffer=1000,
-            replayed_up_to=0,
-            connections=set(),
-        )
-        assert live is not None
+        live = adopted(consoles, set())
         live.data_received(masked(0x2, b"no"))
         await consoles.close()
         assert hub.left == [live], "left before the console answered the close"
@@ -261,21 +263,9 @@ def test_a_lost_connection_leaves_the_hub(event_loop_for_timers: Any) -> None:
     consoles = LiveConsoles(hub, heartbeat=1.0, heartbeat_timeout=2.0)
     connections: set[Any] = set()
 
-    def hand_over(live: LiveConsole) -> bool:
-        live.connection_made(Transport())  # type: ignore[arg-type]
-        return True
-
     async def scenario() -> None:
-        live = consoles.adopt(
-            hand_over,
-            object(),
-            shop_id=7,
-            control_frames=False,
-            max_buffer=1000,
-            replayed_up_to=0,
-            connections=connections,
-        )
-        assert live is not None and len(consoles) == 1 and live in connections
+        live = adopted(consoles, connections)
+        assert len(consoles) == 1 and live in connections
         live.connection_lost(None)
         await consoles.close()
         assert hub.left == [live]

@@ -55,24 +55,31 @@ class Frame:
             seq,
             len(payload),
             _timestamp(data.get("createdAt")),
-            text_frame(payload),
+            server_frame(payload),
         )
 
     @classmethod
     def of(cls, payload: bytes, seq: int | None = None) -> Frame:
         """A frame of already-known ``seq`` (None: a control frame)."""
-        return cls(payload.decode(), seq, len(payload), None, text_frame(payload))
+        return cls(payload.decode(), seq, len(payload), None, server_frame(payload))
 
 
-def text_frame(payload: bytes) -> bytes:
-    """``payload`` as one unmasked, final WebSocket text frame (RFC 6455, server side)."""
+#: WebSocket opcodes (RFC 6455).
+OP_CONTINUATION, OP_TEXT, OP_BINARY = 0x0, 0x1, 0x2
+OP_CLOSE, OP_PING, OP_PONG = 0x8, 0x9, 0xA
+
+
+def server_frame(payload: bytes, opcode: int = OP_TEXT) -> bytes:
+    """``payload`` as one unmasked, final WebSocket frame (RFC 6455, server side);
+    a text frame unless ``opcode`` says otherwise."""
+    first = 0x80 | opcode
     size = len(payload)
     if size < 126:
-        header = bytes((0x81, size))
+        header = bytes((first, size))
     elif size < 1 << 16:
-        header = struct.pack("!BBH", 0x81, 126, size)
+        header = struct.pack("!BBH", first, 126, size)
     else:
-        header = struct.pack("!BBQ", 0x81, 127, size)
+        header = struct.pack("!BBQ", first, 127, size)
     return header + payload
 
 

@@ -32,11 +32,20 @@ try:  # websockets' C helper, as websockets itself uses it
 except ImportError:  # pragma: no cover
     from websockets.utils import apply_mask
 
-from orderbell.delivery.frames import Frame
+from orderbell.delivery.consoles import Console
+from orderbell.delivery.frames import (
+    OP_BINARY,
+    OP_CLOSE,
+    OP_CONTINUATION,
+    OP_PING,
+    OP_PONG,
+    OP_TEXT,
+    Frame,
+    server_frame,
+)
 
 log = logging.getLogger(__name__)
 
-CLOSE_NORMAL = 1000
 CLOSE_PROTOCOL_ERROR = 1002
 CLOSE_UNSUPPORTED_DATA = 1003
 CLOSE_INVALID_DATA = 1007
@@ -59,9 +68,7 @@ CLOSE_TIMEOUT = 10.0
 #: Live consoles pinged between two looks at the event loop in a keepalive round.
 KEEPALIVE_SLICE = 500
 
-PING = b"\x89\x00"
-_OP_CONTINUATION, _OP_TEXT, _OP_BINARY = 0x0, 0x1, 0x2
-_OP_CLOSE, _OP_PING, _OP_PONG = 0x8, 0x9, 0xA
+PING = server_frame(b"", OP_PING)
 
 
 class FrameBudget:
@@ -88,18 +95,17 @@ class FrameBudget:
 
 def close_frame(code: int, reason: str = "") -> bytes:
     """A server's close frame (unmasked) with ``code`` and up to 123 bytes of ``reason``."""
-    payload = struct.pack("!H", code) + reason.encode()[:123]
-    return bytes((0x88, len(payload))) + payload
+    return server_frame(struct.pack("!H", code) + reason.encode()[:123], OP_CLOSE)
 
 
 class ConsoleHub(Protocol):
     """What live consoles need of the hub."""
 
-    def replace(self, old: Any, new: Any) -> bool:
+    def replace(self, old: Console, new: Console) -> bool:
         """Put ``new`` where ``old`` was among its shop's consoles, at once."""
         ...
 
-    async def leave(self, console: Any) -> None:
+    async def leave(self, console: Console) -> None:
         """Stop delivering to ``console``."""
         ...
 
@@ -289,35 +295,35 @@ class LiveConsole(asyncio.Protocol):
         """Act on one frame; False when the connection is done reading."""
         transport = self._transport
         assert transport is not None
-        if opcode == _OP_PONG:
+        if opcode == OP_PONG:
             self._pong_due = False
             return True
-        if opcode == _OP_PING:
+        if opcode == OP_PING:
             if not fin or len(payload) > 125:
                 return self._fail(CLOSE_PROTOCOL_ERROR, "bad ping")
             if not self._closing:
-                transport.write(bytes((0x8A, len(payload))) + payload)
+                transport.write(server_frame(payload, OP_PONG))
             return True
-        if opcode == _OP_CLOSE:
+        if opcode == OP_CLOSE:
             if not self._closing:
                 self._closing = True
                 # Echo the console's code, as the closing handshake asks.
                 code = payload[:2] if len(payload) >= 2 else b""
-                transport.write(bytes((0x88, len(code))) + code)
+                transport.write(server_frame(code, OP_CLOSE))
             transport.close()
             return False
         if self._closing:
             return True
-        if opcode in (_OP_TEXT, _OP_BINARY):
+        if opcode in (OP_TEXT, OP_BINARY):
             if self._fragments is not None:
                 return self._fail(CLOSE_PROTOCOL_ERROR, "a new message inside a fragmented one")
-            if opcode == _OP_BINARY:
+            if opcode == OP_BINARY:
                 return self._fail(CLOSE_UNSUPPORTED_DATA, "binary frames are not accepted")
             if not fin:
                 self._fragments = [payload]
                 return True
             return self._message(payload)
-        if opcode == _OP_CONTINUATION:
+        if opcode == OP_CONTINUATION:
             fragments = self._fragments
             if fragments is None:
                 return self._fail(CLOSE_PROTOCOL_ERROR, "a continuation without a message")
@@ -393,7 +399,7 @@ class LiveConsoles:
     def adopt(
         self,
         hand_over: Callable[[LiveConsole], bool],
-        replacing: object,
+        replacing: Console,
         *,
         shop_id: int,
         control_frames: bool,
