@@ -11,16 +11,17 @@ import asyncio
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import timedelta
 
 from fastapi import FastAPI
 
 from orderbell import __version__
-from orderbell.broker import Broker, create_broker
+from orderbell.broker import create_broker
 from orderbell.delivery.hub import Hub
 from orderbell.logs import install_redaction
 from orderbell.metrics import Metrics
+from orderbell.parts import Orderbell
+from orderbell.protocol import MAX_CONSOLE_MESSAGE
 from orderbell.security import TokenIssuer
 from orderbell.services.outbox import Outbox
 from orderbell.services.replay import LogSource, Retention
@@ -28,25 +29,8 @@ from orderbell.services.schedule import Schedule
 from orderbell.settings import Settings
 from orderbell.storage.database import Database
 from orderbell.web.envelope import OrjsonResponse, install_error_handlers
-from orderbell.web.live_console import MAX_CONSOLE_MESSAGE, LiveConsoles
+from orderbell.web.live_console import LiveConsoles
 from orderbell.web.presenters import Presenter
-
-
-@dataclass
-class Orderbell:
-    """The wired parts of one server process."""
-
-    settings: Settings
-    database: Database
-    broker: Broker
-    hub: Hub
-    consoles: LiveConsoles
-    outbox: Outbox
-    schedule: Schedule
-    retention: Retention
-    tokens: TokenIssuer
-    presenter: Presenter
-    metrics: Metrics
 
 
 def build(settings: Settings) -> Orderbell:

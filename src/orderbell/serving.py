@@ -16,8 +16,8 @@ import uvicorn
 from fastapi import FastAPI
 
 from orderbell.logs import logging_config
+from orderbell.protocol import MAX_CONSOLE_MESSAGE
 from orderbell.settings import Settings
-from orderbell.web.live_console import MAX_CONSOLE_MESSAGE
 from orderbell.web.ws_protocol import ConsoleWebSocketProtocol
 
 BACKLOG = 4096

@@ -7,7 +7,8 @@ from websockets.frames import Frame as WsFrame
 from websockets.frames import Opcode
 from websockets.streams import StreamReader
 
-from orderbell.delivery.frames import Frame, control, server_frame
+from orderbell.delivery.frames import Frame
+from orderbell.protocol import control, server_frame
 
 
 def parse_wire(wire: bytes) -> WsFrame:

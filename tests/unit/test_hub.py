@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 import orjson
 
 from orderbell.broker.memory import MemoryBroker
-from orderbell.delivery.frames import Frame, control
+from orderbell.delivery.frames import Frame
 from orderbell.delivery.hub import Hub
+from orderbell.protocol import control
 
 
 def alert(shop_id: int, seq: int) -> bytes:

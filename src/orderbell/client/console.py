@@ -19,9 +19,7 @@ import websockets
 
 from orderbell.client.errors import ApiError, LoginFailed, ServerUnreachable
 from orderbell.client.events import Alert, Event, Handled, Reset, Status
-
-CLOSE_UNAUTHORIZED = 4401
-CLOSE_FORBIDDEN = 4403
+from orderbell.protocol import CLOSE_FORBIDDEN, CLOSE_UNAUTHORIZED
 
 
 class ConsoleClient:

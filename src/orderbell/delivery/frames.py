@@ -7,14 +7,14 @@ string ``type`` and no ``seq``: they are about the alerts, not alerts.
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
 
 from orderbell.domain.alerts import Alert
+from orderbell.protocol import server_frame
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,25 +64,6 @@ class Frame:
         return cls(payload.decode(), seq, len(payload), None, server_frame(payload))
 
 
-#: WebSocket opcodes (RFC 6455).
-OP_CONTINUATION, OP_TEXT, OP_BINARY = 0x0, 0x1, 0x2
-OP_CLOSE, OP_PING, OP_PONG = 0x8, 0x9, 0xA
-
-
-def server_frame(payload: bytes, opcode: int = OP_TEXT) -> bytes:
-    """``payload`` as one unmasked, final WebSocket frame (RFC 6455, server side);
-    a text frame unless ``opcode`` says otherwise."""
-    first = 0x80 | opcode
-    size = len(payload)
-    if size < 126:
-        header = bytes((first, size))
-    elif size < 1 << 16:
-        header = struct.pack("!BBH", first, 126, size)
-    else:
-        header = struct.pack("!BBQ", first, 127, size)
-    return header + payload
-
-
 def _timestamp(value: object) -> float | None:
     if not isinstance(value, str):
         return None
@@ -98,13 +79,3 @@ def encode_alert(alert: Alert, **extra: Any) -> bytes:
     if extra:
         frame.update(extra)
     return orjson.dumps(frame)
-
-
-def now_iso() -> str:
-    """The current UTC time as frames write it."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def control(type: str, **fields: Any) -> bytes:
-    """A control frame ``{"type": <type>, ...}``."""
-    return orjson.dumps({"type": type, **fields})

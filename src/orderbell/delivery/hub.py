@@ -18,8 +18,9 @@ from typing import Protocol
 
 from orderbell.broker import Broker
 from orderbell.delivery.consoles import Console
-from orderbell.delivery.frames import Frame, control, now_iso
+from orderbell.delivery.frames import Frame
 from orderbell.delivery.sequencer import Sequencer
+from orderbell.protocol import control, now_iso
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,9 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbell.broker import Broker
-from orderbell.delivery.frames import control, encode_alert, now_iso
+from orderbell.delivery.frames import encode_alert
 from orderbell.domain.alerts import Alert, AlertType
+from orderbell.protocol import control, now_iso
 from orderbell.services.chores import Chores
 from orderbell.storage import alert_log
 from orderbell.storage.database import Database

@@ -22,30 +22,30 @@ from collections import deque
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketState
 
-from orderbell.bootstrap import Orderbell
-from orderbell.delivery.frames import Frame, control, encode_alert, now_iso
+from orderbell.delivery.frames import Frame, encode_alert
 from orderbell.domain.errors import Unauthorized
-from orderbell.services import replay
-from orderbell.web.guards import origin_allowed
-from orderbell.web.live_console import (
+from orderbell.parts import Orderbell
+from orderbell.protocol import (
     CLIENT_FRAME_BURST,
     CLIENT_FRAMES_PER_SECOND,
+    CLOSE_BAD_REQUEST,
+    CLOSE_FORBIDDEN,
     CLOSE_POLICY_VIOLATION,
+    CLOSE_TOO_MANY_CONSOLES,
     CLOSE_TOO_SLOW,
+    CLOSE_UNAUTHORIZED,
     CLOSE_UNSUPPORTED_DATA,
-    FrameBudget,
-    LiveConsoles,
+    SUBPROTOCOL_V2,
+    control,
+    now_iso,
 )
+from orderbell.services import replay
+from orderbell.web.guards import origin_allowed
+from orderbell.web.live_console import FrameBudget, LiveConsoles
 from orderbell.web.ws_protocol import direct_writer
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["console"])
-
-CLOSE_BAD_REQUEST = 4400
-CLOSE_UNAUTHORIZED = 4401
-CLOSE_FORBIDDEN = 4403
-CLOSE_TOO_MANY_CONSOLES = 4429
-SUBPROTOCOL_V2 = "orderbell.v2"
 
 
 class SocketConsole:

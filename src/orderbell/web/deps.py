@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from orderbell.bootstrap import Orderbell
 from orderbell.domain.errors import Forbidden, Unauthorized
+from orderbell.parts import Orderbell
 from orderbell.security import Identity
 
 # Dependencies are ``async def`` although they never await: FastAPI runs a

@@ -24,7 +24,7 @@ from orderbell.settings import Settings
 from orderbell.web.openapi import document_envelope
 
 if TYPE_CHECKING:  # bootstrap imports this module
-    from orderbell.bootstrap import Orderbell
+    from orderbell.parts import Orderbell
 
 #: Request headers a page of an allowed origin may send (CORS).
 CORS_HEADERS = (

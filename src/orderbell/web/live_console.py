@@ -33,36 +33,30 @@ except ImportError:  # pragma: no cover
     from websockets.utils import apply_mask
 
 from orderbell.delivery.consoles import Console
-from orderbell.delivery.frames import (
+from orderbell.delivery.frames import Frame
+from orderbell.protocol import (
+    CLIENT_FRAME_BURST,
+    CLIENT_FRAMES_PER_SECOND,
+    CLOSE_INTERNAL_ERROR,
+    CLOSE_INVALID_DATA,
+    CLOSE_POLICY_VIOLATION,
+    CLOSE_PROTOCOL_ERROR,
+    CLOSE_SERVICE_RESTART,
+    CLOSE_TOO_BIG,
+    CLOSE_TOO_SLOW,
+    CLOSE_UNSUPPORTED_DATA,
+    MAX_CONSOLE_MESSAGE,
     OP_BINARY,
     OP_CLOSE,
     OP_CONTINUATION,
     OP_PING,
     OP_PONG,
     OP_TEXT,
-    Frame,
     server_frame,
 )
 
 log = logging.getLogger(__name__)
 
-CLOSE_PROTOCOL_ERROR = 1002
-CLOSE_UNSUPPORTED_DATA = 1003
-CLOSE_INVALID_DATA = 1007
-CLOSE_POLICY_VIOLATION = 1008
-CLOSE_TOO_BIG = 1009
-CLOSE_INTERNAL_ERROR = 1011
-CLOSE_SERVICE_RESTART = 1012
-CLOSE_TOO_SLOW = 4408
-#: Frames a console may send in a burst, and per second after that. The
-#: protocol needs none (pongs are WebSocket control frames, not counted);
-#: this leaves room for clients that send their own keep-alive text, and
-#: ends one that floods the server with frames it reads for nothing.
-CLIENT_FRAME_BURST = 60
-CLIENT_FRAMES_PER_SECOND = 5.0
-#: The largest frame or message a console may send: consoles send nothing
-#: large, so a big one is a mistake or an attack.
-MAX_CONSOLE_MESSAGE = 64 * 1024
 #: Seconds a console has to answer our close frame before the connection is dropped.
 CLOSE_TIMEOUT = 10.0
 #: Live consoles pinged between two looks at the event loop in a keepalive round.

@@ -1,0 +1,39 @@
+"""The wired parts of one server process, as the web layer sees them.
+
+``bootstrap`` builds an ``Orderbell`` and hands it to the app; routes and the
+console endpoint take it from ``deps``. It lives below both, so that the
+modules that use it never import the module that builds the app.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from orderbell.broker import Broker
+from orderbell.delivery.hub import Hub
+from orderbell.metrics import Metrics
+from orderbell.security import TokenIssuer
+from orderbell.services.outbox import Outbox
+from orderbell.services.replay import Retention
+from orderbell.services.schedule import Schedule
+from orderbell.settings import Settings
+from orderbell.storage.database import Database
+from orderbell.web.live_console import LiveConsoles
+from orderbell.web.presenters import Presenter
+
+
+@dataclass
+class Orderbell:
+    """The wired parts of one server process."""
+
+    settings: Settings
+    database: Database
+    broker: Broker
+    hub: Hub
+    consoles: LiveConsoles
+    outbox: Outbox
+    schedule: Schedule
+    retention: Retention
+    tokens: TokenIssuer
+    presenter: Presenter
+    metrics: Metrics
