@@ -201,7 +201,15 @@ def test_protocol_md_lists_exactly_the_close_codes_the_server_sends() -> None:
         assert code not in listed, f"close code {code} has two rows"
         assert row["meaning"] and row["what the console should do"], row
         listed[code] = unquoted(row["constant"])
-    assert listed == close_codes()
+    defined = close_codes()
+    wrong = [f"{code}: not a close code of orderbell.protocol" for code in listed.keys() - defined]
+    wrong += [f"{code} {name}: no row" for code, name in defined.items() if code not in listed]
+    wrong += [
+        f"{code}: the row says {listed[code]}, orderbell.protocol {name}"
+        for code, name in defined.items()
+        if code in listed and listed[code] != name
+    ]
+    assert not wrong, "protocol.md's close codes:\n" + "\n".join(wrong)
 
 
 def test_the_readme_names_only_close_codes_the_server_sends() -> None:
