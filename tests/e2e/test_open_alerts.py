@@ -19,11 +19,12 @@ from sqlalchemy import event
 
 from orderbell.bootstrap import create_app
 from orderbell.domain.alerts import AlertType
-from orderbell.serving import uvicorn_config
+from orderbell.protocol import MAX_CONSOLE_MESSAGE
 from orderbell.settings import Settings
 from orderbell.storage import alert_log
 from orderbell.storage.database import Database
 from orderbell.storage.tables import AlertRow, Order, utcnow
+from orderbell.web.ws_protocol import ConsoleWebSocketProtocol
 from tests.e2e.server import Api, Server, free_port, migrate, new_shop
 
 
@@ -161,7 +162,17 @@ async def in_process_server(tmp_path: Path) -> AsyncIterator[tuple[Server, Datab
         relay_interval_seconds=3600,
     )
     app = create_app(settings)
-    server = uvicorn.Server(uvicorn_config(app, settings))
+    # The served app as `orderbell serve` runs it, but leaving this process's logging alone.
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        ws=ConsoleWebSocketProtocol,
+        ws_per_message_deflate=False,
+        ws_max_size=MAX_CONSOLE_MESSAGE,
+    )
+    server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     try:
         while not server.started:

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+import websockets
 
 from orderbell.services.publishing import create_api_key
 from orderbell.storage.database import Database
@@ -537,6 +538,16 @@ async def test_no_operation_takes_a_flag_a_fraction_or_text_for_a_number(
             f"/admin/order/details/0{kit.order}", headers={"token": kit.merchant}
         )
         assert detail.status_code == 200 and detail.json()["data"]["id"] == kit.order
+
+
+async def test_a_console_resumes_only_after_ascii_digits(server: Server, kit: Kit) -> None:
+    # Arabic-Indic and full-width digits, a superscript: digits to str.isdigit(), not here.
+    for since in ("%D9%A1%D9%A2", "%EF%BC%91", "%C2%B2", "1.0", "true"):
+        url = server.ws_url(kit.merchant, since=since, protocol="2")
+        async with websockets.connect(url) as ws:
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), 10)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4400, since
 
 
 def test_nothing_is_half_written_after_all_of_it(server: Server, kit: Kit) -> None:
