@@ -1,22 +1,27 @@
 """Bad input: malformed JSON, wrong types, ids out of range, huge numbers, NUL
-bytes, lone surrogates, overlong text, impossible times. Each gets the
-envelope with a status that fits and a message naming what is wrong; none
-gets a 500, and none leaves anything half-written."""
+bytes, lone surrogates, overlong text, impossible times, flags and fractions
+and text where an integer belongs. Each gets the envelope with a status that
+fits and a message naming what is wrong; none gets a 500, and none leaves
+anything half-written."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import websockets
 
+from orderbell.services.publishing import create_api_key
+from orderbell.storage.database import Database
 from tests.e2e.server import Api, Server, new_shop
-from tests.security.attack import broken_invariants, refused, rows, serve
+from tests.security.attack import broken_invariants, database, refused, rows, serve
 
 JSON = {"content-type": "application/json"}
 
@@ -29,6 +34,7 @@ class Kit:
     shop: int
     dishes: list[int]
     order: int
+    key: str
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +53,14 @@ def kit(server: Server) -> Kit:
             customer, address = await api.new_customer()
             order = await api.place_order(customer, address, [shop.dish_ids[0]])
             await api.pay(customer, str(order["orderNumber"]))
-            return Kit(customer, address, merchant, shop.shop_id, shop.dish_ids, int(order["id"]))
+            db = Database(server.database_url)
+            try:
+                key = (await create_api_key(db, shop.shop_id, "input")).key
+            finally:
+                await db.dispose()
+            return Kit(
+                customer, address, merchant, shop.shop_id, shop.dish_ids, int(order["id"]), key
+            )
         finally:
             await api.aclose()
 
@@ -127,12 +140,31 @@ CASES: list[tuple[str, str, Any, int, str]] = [
         for v in (0, -1, 2**31, 2**63, 10**30, 1.5, "abc", None, [], {}, "")
     ],
     ("POST", "/user/shoppingCart/add", {"dishId": 2**31 - 1}, 404, "not found"),
+    # An integer is a JSON integer: not a flag, a fraction or text holding digits.
+    *[
+        ("PUT", "/admin/order/confirm", {"id": v}, 422, "id")
+        for v in (True, False, 1.0, "1", 1e0, "0x1")
+    ],
+    *[
+        ("POST", "/user/order/submit", {"addressBookId": 1, field: v}, 422, field)
+        for field in ("payMethod", "deliveryStatus", "tablewareNumber", "tablewareStatus")
+        for v in (True, 1.0, "1")
+    ],
+    *[("PUT", "/admin/alert/dismiss", {"seq": v}, 422, "seq") for v in (True, 1.0, "1")],
+    *[
+        ("PUT", "/admin/alert/reply", {"orderId": v, "reply": "cooking"}, 422, "orderId")
+        for v in (True, 1.0, "1")
+    ],
     ("POST", "/user/shoppingCart/add", {}, 422, "dishId"),
     *[
         ("GET", f"/user/order/orderDetail/{v}", None, 422, "id")
         for v in ("0", "-1", "2147483648", "99999999999999999999999999", "abc", "1.5", "%00")
     ],
     ("GET", "/user/order/orderDetail/2147483647", None, 404, "not found"),
+    *[
+        ("GET", f"/user/order/orderDetail/{v}", None, 422, "id")
+        for v in ("true", "1.0", "1e0", "1_0", "0x1", "%EF%BC%91", "%D9%A1")
+    ],
     ("GET", "/user/order/reminder/2147483648", None, 422, "id"),
     ("PUT", "/admin/order/delivery/-5", None, 422, "id"),
     ("PUT", "/admin/order/confirm", {"id": 2**40}, 422, "id"),
@@ -147,6 +179,10 @@ CASES: list[tuple[str, str, Any, int, str]] = [
             ("pageSize=101", "pageSize"),
             ("status=7", "status"),
             ("status=abc", "status"),
+            ("status=true", "status"),
+            ("page=1.0", "page"),
+            ("pageSize=1e1", "pageSize"),
+            ("page=1_0", "page"),
         )
     ],
     *[
@@ -228,6 +264,9 @@ CASES: list[tuple[str, str, Any, int, str]] = [
             ({"label": "home\r\nSet-Cookie: x"}, "label"),
             ({"phone": "12"}, "phone"),
             ({"isDefault": "perhaps"}, "isDefault"),
+            ({"isDefault": 1}, "isDefault"),
+            ({"isDefault": 0}, "isDefault"),
+            ({"isDefault": "true"}, "isDefault"),
             (
                 {"provinceName": "p" * 32, "cityName": "c" * 32, "detail": "d" * 200},
                 "too long",
@@ -341,6 +380,174 @@ async def test_a_refused_sign_up_stores_nobody(server: Server) -> None:
             )
             refused(response, 422, "name")
     assert rows(server, "SELECT COUNT(*) FROM customer WHERE phone = '13622223333'") == [(0,)]
+
+
+def _dump(server: Server) -> list[str]:
+    """Every row of every table, as SQL: equal dumps mean nothing was written."""
+    with closing(database(server)) as conn:
+        return list(conn.iterdump())
+
+
+async def test_a_flag_or_a_fraction_never_stands_for_an_order_id(server: Server, kit: Kit) -> None:
+    # The shop's first order is order 1, paid and waiting for the shop.
+    assert kit.order == 1
+    async with httpx.AsyncClient(base_url=server.base_url) as http:
+        for value in (True, 1.0, "1"):
+            response = await http.put(
+                "/admin/order/confirm", json={"id": value}, headers={"token": kit.merchant}
+            )
+            refused(response, 422, "id", "integer")
+    assert rows(server, "SELECT status FROM orders WHERE id = 1") == [(2,)]
+    assert rows(server, "SELECT COUNT(*) FROM alert WHERE handled_at IS NOT NULL") == [(0,)]
+
+
+async def test_the_publish_api_takes_no_flag_for_a_type(server: Server, kit: Kit) -> None:
+    before = rows(server, "SELECT COUNT(*) FROM alert")
+    async with httpx.AsyncClient(base_url=server.base_url) as http:
+        url = f"/api/v1/shops/{kit.shop}/alerts"
+        for body in (
+            {"type": True, "orderNumber": "EXT-1"},
+            {"type": 1.0, "orderNumber": "EXT-1"},
+            {"type": "1", "orderNumber": "EXT-1"},
+            {"type": 1, "orderNumber": "EXT-1", "orderId": True},
+            {"type": 1, "orderNumber": "EXT-1", "orderId": 7.0},
+        ):
+            response = await http.post(url, json=body, headers={"x-api-key": kit.key})
+            refused(response, 422)
+        for shop in ("true", "1.0", f"{kit.shop}.0"):
+            response = await http.post(
+                f"/api/v1/shops/{shop}/alerts",
+                json={"type": 1, "orderNumber": "EXT-1"},
+                headers={"x-api-key": kit.key},
+            )
+            refused(response, 422, "shop_id")
+    assert rows(server, "SELECT COUNT(*) FROM alert") == before
+
+
+# A valid body of each operation that takes one, spoiled below one field at a time.
+VALID_BODIES: dict[str, dict[str, Any]] = {
+    "POST /user/user/register": {"phone": "13655556666", "password": "secret123", "name": "x"},
+    "POST /user/user/login": {"phone": "13800000001", "password": "secret123"},
+    "POST /admin/employee/login": {"username": "nobody", "password": "secret123"},
+    "POST /user/addressBook": {"consignee": "李四", "phone": "13800000001", "detail": "路 1 号"},
+    "POST /user/shoppingCart/add": {"dishId": 1},
+    "POST /user/order/submit": {"addressBookId": 1},
+    "PUT /user/order/payment": {"orderNumber": "19990101000000000"},
+    "PUT /admin/order/confirm": {"id": 1},
+    "PUT /admin/order/rejection": {"id": 1, "rejectionReason": "售罄"},
+    "PUT /admin/order/cancel": {"id": 1, "cancelReason": "打烊"},
+    "PUT /admin/alert/reply": {"orderId": 1, "reply": "cooking"},
+    "PUT /admin/alert/dismiss": {"seq": 1},
+    "POST /api/v1/shops/{shop_id}/alerts": {"type": 1, "orderNumber": "EXT-1"},
+}
+
+#: What stands in for a number or a flag and must not pass for one.
+NOT_AN_INTEGER: list[Any] = [True, False, 1.0, "1"]
+NOT_A_FLAG: list[Any] = [1, 0, "true"]
+NOT_INTEGER_TEXT = ["true", "1.0", "1e0", "1_0"]
+
+
+def _kind(schema: dict[str, Any], components: dict[str, Any]) -> str | None:
+    """``integer`` or ``boolean`` when the schema (or a branch of it) is one."""
+    if "$ref" in schema:
+        schema = components[schema["$ref"].rsplit("/", 1)[1]]
+    for branch in (schema, *schema.get("anyOf", ())):
+        if branch.get("type") in ("integer", "boolean"):
+            return str(branch["type"])
+    return None
+
+
+def _spoiled_requests(
+    document: dict[str, Any], kit: Kit
+) -> Iterator[tuple[str, str, str, dict[str, Any] | None, str, Any]]:
+    """(label, method, url, body, field, value): each request of the API with one
+    integer or flag, in its body, path or query, replaced by something else."""
+    components = document["components"]["schemas"]
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            label = f"{method.upper()} {path}"
+            body_schema = (
+                operation.get("requestBody", {})
+                .get("content", {})
+                .get("application/json", {})
+                .get("schema")
+            )
+            body = None
+            if body_schema is not None:
+                assert label in VALID_BODIES, f"{label}: add a valid body to VALID_BODIES"
+                body = VALID_BODIES[label]
+            parameters = [
+                p for p in operation.get("parameters", []) if p["in"] in ("path", "query")
+            ]
+            valid_path = path.replace("{shop_id}", str(kit.shop)).replace("{id}", str(kit.order))
+            for parameter in parameters:
+                if _kind(parameter["schema"], components) != "integer":
+                    continue
+                for text in NOT_INTEGER_TEXT:
+                    if parameter["in"] == "path":
+                        url = path.replace("{" + parameter["name"] + "}", text)
+                        url = url.replace("{shop_id}", str(kit.shop)).replace("{id}", "1")
+                    else:
+                        url = f"{valid_path}?{parameter['name']}={text}"
+                    yield label, method, url, body, parameter["name"], text
+            if body_schema is None:
+                continue
+            schema = components[body_schema["$ref"].rsplit("/", 1)[1]]
+            assert set(schema.get("required", ())) <= set(body or ()), label
+            for name, field_schema in schema["properties"].items():
+                kind = _kind(field_schema, components)
+                if kind is None:
+                    continue
+                for value in NOT_AN_INTEGER if kind == "integer" else NOT_A_FLAG:
+                    yield label, method, valid_path, {**(body or {}), name: value}, name, value
+
+
+async def test_no_operation_takes_a_flag_a_fraction_or_text_for_a_number(
+    server: Server, kit: Kit
+) -> None:
+    """Walks the served OpenAPI document: every integer and every flag of every
+    operation, in a body, a path or a query string, is tried with what only
+    looks like one. Each answers 422 naming that field alone, and nothing is written."""
+    headers = {"authentication": kit.customer, "token": kit.merchant, "x-api-key": kit.key}
+    before = _dump(server)
+    tried: set[str] = set()
+    fields: set[str] = set()
+    async with httpx.AsyncClient(base_url=server.base_url) as http:
+        document = (await http.get("/openapi.json")).json()
+        for label, method, url, body, field, value in _spoiled_requests(document, kit):
+            response = await http.request(method, url, json=body, headers=headers)
+            where = f"{label} {field}={value!r}"
+            assert response.status_code == 422, (where, response.status_code, response.text)
+            envelope = refused(response, 422, field)
+            assert [e["field"] for e in envelope["data"]["errors"]] == [field], (where, envelope)
+            tried.add(label)
+            fields.add(field)
+    # The walk met every kind of place a number or a flag hides in.
+    assert {"id", "dishId", "payMethod", "seq", "type", "orderId", "isDefault"} <= fields
+    assert {"page", "pageSize", "status", "shopId", "shop_id"} <= fields
+    assert len(tried) >= 18, tried
+    assert _dump(server) == before
+    # A plain decimal number in a query string or a path still counts, as it always did.
+    async with httpx.AsyncClient(base_url=server.base_url) as http:
+        for query in ("page=01", "page=%2B1", "page=%201", "status=2", "pageSize=010"):
+            response = await http.get(
+                f"/admin/order/conditionSearch?{query}", headers={"token": kit.merchant}
+            )
+            assert response.status_code == 200 and response.json()["code"] == 1, response.text
+        detail = await http.get(
+            f"/admin/order/details/0{kit.order}", headers={"token": kit.merchant}
+        )
+        assert detail.status_code == 200 and detail.json()["data"]["id"] == kit.order
+
+
+async def test_a_console_resumes_only_after_ascii_digits(server: Server, kit: Kit) -> None:
+    # Arabic-Indic and full-width digits, a superscript: digits to str.isdigit(), not here.
+    for since in ("%D9%A1%D9%A2", "%EF%BC%91", "%C2%B2", "1.0", "true"):
+        url = server.ws_url(kit.merchant, since=since, protocol="2")
+        async with websockets.connect(url) as ws:
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), 10)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4400, since
 
 
 def test_nothing_is_half_written_after_all_of_it(server: Server, kit: Kit) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -45,21 +46,47 @@ class Retention:
         self.max_count = max_count
 
 
-async def resume(
-    database: Database, shop_id: int, since: int, retention: Retention
-) -> alert_log.Window:
-    """What a console that last saw ``since`` has missed, within retention."""
+@dataclass(frozen=True, slots=True)
+class CatchUp:
+    """What a connecting console is told before it goes live.
+
+    ``window`` is ``None`` for a console without ``since``: it is sent no
+    alert from the log, so none is read, only the latest seq. ``unhandled``
+    holds the seqs of every open alert of the shop (empty when not asked for).
+    """
+
+    latest_seq: int
+    window: alert_log.Window | None
+    unhandled: list[int]
+
+
+async def catch_up(
+    database: Database,
+    shop_id: int,
+    since: int | None,
+    retention: Retention,
+    *,
+    unhandled: bool,
+) -> CatchUp:
+    """Read what a console connecting with ``since`` (or none) needs, in one session."""
     async with database.sessions() as session:
-        return await alert_log.window(
-            session,
-            shop_id,
-            since,
-            max_count=retention.max_count,
-            not_before=utcnow() - retention.max_age,
-        )
+        if since is None:
+            window = None
+            latest = await alert_log.latest_seq(session, shop_id)
+        else:
+            window = await alert_log.window(
+                session,
+                shop_id,
+                since,
+                max_count=retention.max_count,
+                not_before=utcnow() - retention.max_age,
+            )
+            latest = window.latest_seq
+        seqs = await alert_log.open_seqs(session, shop_id) if unhandled else []
+    return CatchUp(latest, window, seqs)
 
 
 async def open_alerts(database: Database, shop_id: int) -> list[Alert]:
-    """The shop's alerts nobody has handled yet."""
+    """Every alert of the shop that nobody has handled yet, oldest first."""
     async with database.sessions() as session:
         return await alert_log.open_alerts(session, shop_id)

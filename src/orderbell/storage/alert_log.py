@@ -202,15 +202,33 @@ async def mark_handled(
     return [to_alert(r) for r in rows]
 
 
-async def open_alerts(session: AsyncSession, shop_id: int, *, limit: int = 500) -> list[Alert]:
-    """The shop's alerts nobody has handled yet, oldest first."""
+async def open_alerts(session: AsyncSession, shop_id: int) -> list[Alert]:
+    """Every alert of the shop that nobody has handled yet, oldest first.
+
+    All of them, never the first so many: a console that got only the oldest
+    would stop ringing for the newest orders. Their number is bounded by the
+    shop's open orders (an order's alerts are settled when it moves on) and
+    the alerts of another order system not yet dismissed.
+    """
     rows = await session.scalars(
         select(AlertRow)
         .where(AlertRow.shop_id == shop_id, AlertRow.handled_at.is_(None))
         .order_by(AlertRow.seq)
-        .limit(limit)
     )
     return [to_alert(r) for r in rows]
+
+
+async def open_seqs(session: AsyncSession, shop_id: int) -> list[int]:
+    """The seqs of every alert of the shop that nobody has handled yet, in order.
+
+    Only the seq column is read: this runs for every protocol-2 console that connects.
+    """
+    seqs = await session.scalars(
+        select(AlertRow.seq)
+        .where(AlertRow.shop_id == shop_id, AlertRow.handled_at.is_(None))
+        .order_by(AlertRow.seq)
+    )
+    return list(seqs)
 
 
 async def latest_reply(session: AsyncSession, order_id: int) -> str | None:

@@ -201,7 +201,8 @@ def _since(websocket: WebSocket) -> int | None:
     raw = websocket.query_params.get("since")
     if raw is None or raw == "":
         return None
-    if not raw.isdigit() or len(raw) > 18:
+    # ASCII only: str.isdigit() also takes other scripts' digits and superscripts.
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         raise ValueError("since must be a whole number >= 0")
     return int(raw)
 
@@ -298,7 +299,10 @@ async def _catch_up(
     if since is None and not v2:
         console.go_live(0)
         return
-    window = await replay.resume(parts.database, shop_id, since or 0, parts.retention)
+    # A console without ``since`` is sent nothing from the log: only the
+    # latest seq is read for it, never the alert rows.
+    state = await replay.catch_up(parts.database, shop_id, since, parts.retention, unhandled=v2)
+    window = state.window
     if v2:
         await websocket.send_text(
             control(
@@ -306,12 +310,13 @@ async def _catch_up(
                 protocol=2,
                 shopId=shop_id,
                 serverTime=now_iso(),
-                latestSeq=window.latest_seq,
+                latestSeq=state.latest_seq,
                 heartbeat=parts.settings.heartbeat_seconds,
             ).decode()
         )
     replayed_up_to = 0
-    if since is not None:
+    replayed = 0
+    if since is not None and window is not None:
         if window.reset and v2:
             oldest = window.alerts[0].seq if window.alerts else window.latest_seq + 1
             await websocket.send_text(
@@ -326,16 +331,17 @@ async def _catch_up(
         # Awaited one by one: a slow console slows only its own replay.
         for alert in window.alerts:
             await websocket.send_text(encode_alert(alert).decode())
-        parts.metrics.replayed.inc(len(window.alerts))
+        replayed = len(window.alerts)
+        parts.metrics.replayed.inc(replayed)
         replayed_up_to = window.latest_seq
     if v2:
-        unhandled = await replay.open_alerts(parts.database, shop_id)
+        # Every open alert, however many: a console rings for exactly these.
         await websocket.send_text(
             control(
                 "synced",
-                latestSeq=window.latest_seq,
-                replayed=len(window.alerts) if since is not None else 0,
-                unhandled=[a.seq for a in unhandled],
+                latestSeq=state.latest_seq,
+                replayed=replayed,
+                unhandled=state.unhandled,
             ).decode()
         )
     console.go_live(replayed_up_to)

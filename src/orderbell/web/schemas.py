@@ -9,10 +9,17 @@ surrogate pair (it cannot be written as UTF-8 at all); free text may still
 hold line breaks and tabs. Lengths are counted in characters, as the
 columns count them, so an emoji is one. Times must fall between 2000 and
 2099, so converting them between zones can never overflow.
+
+Numbers and flags are what they claim to be: where a body expects an
+integer, JSON ``true``, ``1.0`` and ``"1"`` are refused (``WholeNumber``),
+and where it expects a flag, ``1``, ``0`` and ``"true"`` are (``Flag``).
+Path and query parameters arrive as text, so there an integer is a plain
+decimal number (``DIGITS``): ``?id=true`` and ``?id=1.0`` are refused.
 """
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from datetime import datetime
 from typing import Annotated, Any
@@ -23,6 +30,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    Strict,
     StringConstraints,
     WithJsonSchema,
     field_validator,
@@ -100,7 +108,43 @@ Name = Annotated[
     StringConstraints(strip_whitespace=True, min_length=1, max_length=32),
     AfterValidator(clean_line),
 ]
-Id = Annotated[int, Field(ge=1, le=2**31 - 1)]
+#: An integer in a JSON body: a JSON integer, never ``true``, ``1.0`` or ``"1"``.
+WholeNumber = Annotated[int, Strict()]
+#: A flag in a JSON body: ``true`` or ``false``, never ``1``, ``0`` or ``"true"``.
+Flag = Annotated[bool, Strict()]
+
+# What a decimal integer in a query string or a path looks like: ASCII
+# digits with an optional sign, spaces around them forgiven (as the original
+# API's parameter binding did). No exponent, decimal point, underscore or word.
+_DIGITS = re.compile(r" *([+-]?[0-9]+) *")
+
+
+def exact_int(value: object) -> object:
+    """``value`` if it is an integer proper; ``ValueError`` for a bool, a float or a string.
+
+    For fields that cannot be declared ``WholeNumber`` (a ``Literal`` of numbers)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("must be a whole number, not true/false, a fraction or text")
+    return value
+
+
+def _digits(value: object) -> object:
+    if isinstance(value, str):
+        match = _DIGITS.fullmatch(value)
+        if match is None:
+            raise ValueError("must be a whole number written in digits (0-9)")
+        if len(match.group(1)) > 30:
+            # Far beyond any bound; not worth converting.
+            raise ValueError("is far too large a number")
+        return int(match.group(1))
+    return exact_int(value)
+
+
+#: Put after ``Path(...)`` or ``Query(...)`` of an ``int``: the text must be plain
+#: decimal digits. (After them, so that their bounds stay in the OpenAPI document.)
+DIGITS = BeforeValidator(_digits)
+
+Id = Annotated[WholeNumber, Field(ge=1, le=2**31 - 1)]
 ADDRESS_MAX = 255
 
 #: The range of times accepted anywhere: wide for any real order, narrow
@@ -182,7 +226,7 @@ class AddressCreate(Body):
         AfterValidator(clean_line),
     ]
     label: Annotated[str, StringConstraints(max_length=100), AfterValidator(clean_line)] = ""
-    is_default: bool = False
+    is_default: Flag = False
 
     @model_validator(mode="after")
     def _fits_an_order(self) -> AddressCreate:
@@ -206,12 +250,12 @@ class OrderSubmit(Body):
     """An order from the cart; ``amount`` and ``packAmount`` are accepted and ignored."""
 
     address_book_id: Id
-    pay_method: Annotated[int, Field(ge=1, le=2)] = 1
+    pay_method: Annotated[WholeNumber, Field(ge=1, le=2)] = 1
     remark: Annotated[str, StringConstraints(max_length=100), AfterValidator(clean_text)] = ""
     estimated_delivery_time: LocalTime | None = None
-    delivery_status: Annotated[int, Field(ge=0, le=1)] = 1
-    tableware_number: Annotated[int, Field(ge=0, le=99)] = 0
-    tableware_status: Annotated[int, Field(ge=0, le=1)] = 1
+    delivery_status: Annotated[WholeNumber, Field(ge=0, le=1)] = 1
+    tableware_number: Annotated[WholeNumber, Field(ge=0, le=99)] = 0
+    tableware_status: Annotated[WholeNumber, Field(ge=0, le=1)] = 1
 
 
 class OrderPayment(Body):
@@ -220,7 +264,7 @@ class OrderPayment(Body):
     order_number: Annotated[
         str, StringConstraints(min_length=1, max_length=50), AfterValidator(clean_line)
     ]
-    pay_method: Annotated[int, Field(ge=1, le=2)] = 1
+    pay_method: Annotated[WholeNumber, Field(ge=1, le=2)] = 1
 
 
 class OrderId(Body):
@@ -259,4 +303,4 @@ class ReminderReply(Body):
 class AlertSeq(Body):
     """One alert of the shop, by its seq."""
 
-    seq: Annotated[int, Field(ge=1, le=2**62)]
+    seq: Annotated[WholeNumber, Field(ge=1, le=2**62)]

@@ -10,11 +10,11 @@ from orderbell.services import orders
 from orderbell.web.deps import Customer, Parts
 from orderbell.web.envelope import ok
 from orderbell.web.guards import reminder_policy
-from orderbell.web.schemas import OrderPayment, OrderSubmit
+from orderbell.web.schemas import DIGITS, OrderPayment, OrderSubmit
 
 router = APIRouter(prefix="/user/order", tags=["customer orders"])
 
-OrderIdPath = Annotated[int, Path(ge=1, le=2**31 - 1)]
+OrderIdPath = Annotated[int, Path(ge=1, le=2**31 - 1), DIGITS]
 
 
 @router.post("/submit")
@@ -59,9 +59,9 @@ async def payment(body: OrderPayment, me: Customer, parts: Parts) -> dict[str, A
 async def history(
     me: Customer,
     parts: Parts,
-    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
-    page_size: Annotated[int, Query(alias="pageSize", ge=1, le=100)] = 10,
-    status: Annotated[int | None, Query(ge=1, le=6)] = None,
+    page: Annotated[int, Query(ge=1, le=100_000), DIGITS] = 1,
+    page_size: Annotated[int, Query(alias="pageSize", ge=1, le=100), DIGITS] = 10,
+    status: Annotated[int | None, Query(ge=1, le=6), DIGITS] = None,
 ) -> dict[str, Any]:
     """Your orders, newest first."""
     result = await orders.history(

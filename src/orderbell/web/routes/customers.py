@@ -11,7 +11,7 @@ from orderbell.services import accounts, addresses, carts, menu
 from orderbell.web.deps import Customer, Parts
 from orderbell.web.envelope import ok
 from orderbell.web.guards import client_address, login_throttle
-from orderbell.web.schemas import AddressCreate, CartAdd, CustomerLogin, CustomerRegister
+from orderbell.web.schemas import DIGITS, AddressCreate, CartAdd, CustomerLogin, CustomerRegister
 
 router = APIRouter(prefix="/user", tags=["customer"])
 
@@ -76,7 +76,7 @@ async def list_shops(parts: Parts) -> dict[str, Any]:
 
 @router.get("/dish/list")
 async def list_dishes(
-    parts: Parts, shop_id: Annotated[int, Query(alias="shopId", ge=1, le=2**31 - 1)]
+    parts: Parts, shop_id: Annotated[int, Query(alias="shopId", ge=1, le=2**31 - 1), DIGITS]
 ) -> dict[str, Any]:
     """The dishes a shop sells."""
     dishes = await menu.list_dishes(parts.database, shop_id)

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Path, Response
-from pydantic import Field, StringConstraints
+from pydantic import BeforeValidator, Field, StringConstraints
 
 from orderbell.domain.alerts import AlertType
 from orderbell.services import publishing
 from orderbell.web.deps import Parts
 from orderbell.web.envelope import ok
-from orderbell.web.schemas import Body
+from orderbell.web.schemas import DIGITS, Body, WholeNumber, exact_int
 
 router = APIRouter(prefix="/api/v1", tags=["publish API"])
 
@@ -19,11 +19,13 @@ router = APIRouter(prefix="/api/v1", tags=["publish API"])
 class ExternalAlert(Body):
     """An alert about an order of the calling system."""
 
-    type: Literal[1, 2] = Field(description="1 new order, 2 customer reminder")
+    type: Annotated[Literal[1, 2], BeforeValidator(exact_int)] = Field(
+        description="1 new order, 2 customer reminder"
+    )
     order_number: Annotated[
         str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)
     ]
-    order_id: Annotated[int, Field(ge=1, le=2**62)] | None = Field(
+    order_id: Annotated[WholeNumber, Field(ge=1, le=2**62)] | None = Field(
         None, description="The order's id in the calling system (becomes the frame's orderId)."
     )
     text: Annotated[str, StringConstraints(strip_whitespace=True, max_length=60)] | None = Field(
@@ -36,7 +38,7 @@ async def publish_alert(
     body: ExternalAlert,
     parts: Parts,
     response: Response,
-    shop_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    shop_id: Annotated[int, Path(ge=1, le=2**31 - 1), DIGITS],
     x_api_key: Annotated[str | None, Header(max_length=200)] = None,
     authorization: Annotated[str | None, Header(max_length=250)] = None,
     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=128)] = None,

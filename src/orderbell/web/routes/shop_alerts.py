@@ -16,7 +16,9 @@ router = APIRouter(prefix="/admin/alert", tags=["shop alerts"])
 
 @router.get("/unhandled")
 async def unhandled(me: Merchant, parts: Parts) -> dict[str, Any]:
-    """Your shop's alerts that nobody has handled yet, oldest first (as alert frames)."""
+    """Every alert of your shop that nobody has handled yet, oldest first (as alert frames).
+
+    All of them in one answer, however many: there is no page to miss."""
     alerts = await replay.open_alerts(parts.database, me.shop)
     return ok([a.frame() for a in alerts])
 

@@ -11,22 +11,22 @@ from orderbell.domain.orders import Action
 from orderbell.services import orders
 from orderbell.web.deps import Merchant, Parts
 from orderbell.web.envelope import ok
-from orderbell.web.schemas import Line, LocalTime, OrderCancel, OrderId, OrderRejection
+from orderbell.web.schemas import DIGITS, Line, LocalTime, OrderCancel, OrderId, OrderRejection
 
 router = APIRouter(prefix="/admin/order", tags=["shop orders"])
 
-OrderIdPath = Annotated[int, Path(ge=1, le=2**31 - 1)]
+OrderIdPath = Annotated[int, Path(ge=1, le=2**31 - 1), DIGITS]
 
 
 @router.get("/conditionSearch")
 async def condition_search(
     me: Merchant,
     parts: Parts,
-    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
-    page_size: Annotated[int, Query(alias="pageSize", ge=1, le=100)] = 10,
+    page: Annotated[int, Query(ge=1, le=100_000), DIGITS] = 1,
+    page_size: Annotated[int, Query(alias="pageSize", ge=1, le=100), DIGITS] = 10,
     number: Annotated[Line | None, Query(max_length=50)] = None,
     phone: Annotated[Line | None, Query(max_length=11)] = None,
-    status: Annotated[int | None, Query(ge=1, le=6)] = None,
+    status: Annotated[int | None, Query(ge=1, le=6), DIGITS] = None,
     begin_time: Annotated[LocalTime | None, Query(alias="beginTime")] = None,
     end_time: Annotated[LocalTime | None, Query(alias="endTime")] = None,
 ) -> dict[str, Any]:
