@@ -10,7 +10,7 @@ status (negated when the envelope says failure), -1 for a connection
 error, -2 for a request given up after ``--request-timeout`` seconds.
 
 Usage: python -m bench.driver --ports 8080[,8081] --jobs FILE --tokens FILE
-       --rate 500 --out FILE [--connections 64] [--request-timeout 10]
+       --rate 500 --out FILE [--connections 64] [--request-timeout 10] [--open-first]
 """
 
 from __future__ import annotations
@@ -47,6 +47,11 @@ async def main(args: argparse.Namespace) -> None:
         ]
         for port in ports
     ]
+    if args.open_first:
+        # Connections made during a burst queue in the kernel's and the
+        # client's connection setup, before the server sees a request.
+        for pool in pools:
+            await pool.open()
     results: list[tuple[int, int, int, int, int]] = []
 
     async def pay(k: int, order_id: int, number: str, customer: int, due_us: int) -> None:
@@ -110,6 +115,11 @@ def options() -> argparse.Namespace:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--timeout", type=float, default=30.0)
+    parser.add_argument(
+        "--open-first",
+        action="store_true",
+        help="open every connection before the first request (as a proxy's upstream pool)",
+    )
     parser.add_argument(
         "--request-timeout",
         type=float,

@@ -209,6 +209,7 @@ def idle_table(rows: list[dict[str, Any]]) -> str:
 def overload_table(rows: list[dict[str, Any]]) -> str:
     return table(
         [
+            "connections",
             "offered/s",
             "seconds",
             "paid",
@@ -223,6 +224,7 @@ def overload_table(rows: list[dict[str, Any]]) -> str:
         ],
         [
             [
+                f"{r.get('mode')}, {r.get('connections')}",
                 r.get("rate"),
                 r.get("seconds"),
                 r.get("paid"),
@@ -497,7 +499,7 @@ def plot(out: Path, scenario: str, rows: list[dict[str, Any]]) -> Path | None:
                 [i + k * width for i in range(len(keys))],
                 [_finite(r.get(key)) for key in keys],
                 width,
-                label=f"{r.get('rate')}/s for {r.get('seconds')} s",
+                label=f"{r.get('mode')}: {r.get('rate')}/s for {r.get('seconds')} s",
             )
         ax.set_xticks(range(len(keys)))
         ax.set_xticklabels(names, fontsize=8)

@@ -142,6 +142,7 @@ def config_of(args: argparse.Namespace) -> scenarios.Config:
             overload_rate=150,
             overload_seconds=1.0,
             overload_shops=20,
+            overload_pool=16,
             settle=0.3,
             drain_timeout=10.0,
         )

@@ -59,6 +59,9 @@ class Config:
     #: a customer's app gives a payment up after this long
     overload_timeout: float = 10.0
     overload_shops: int = 200
+    #: fresh: a connection per payment; pooled: kept-alive connections opened first
+    overload_modes: list[str] = field(default_factory=lambda: ["fresh", "pooled"])
+    overload_pool: int = 256
     postgres_admin_url: str = "postgresql://postgres@127.0.0.1:5432/test"
     redis_url: str = "redis://127.0.0.1:6379/0"
     settle: float = 1.0
@@ -698,15 +701,20 @@ async def _fresh_postgres(admin_url: str) -> tuple[str, Callable[[], Any]]:
 
 
 async def overload(config: Config, work: Path, binary: Path, log: Log) -> list[dict[str, Any]]:
-    """A burst of payments well beyond what one SQLite process holds.
+    """Bursts of payments well beyond what one SQLite process holds, two ways.
 
-    Every payment has a connection of its own (a burst of customers, not a
-    pool of 64), so the queue forms in the server, where waiting must be
-    first come, first served: the p99 then stays a small multiple of the
-    median, and no early request is starved while later ones pass.
+    ``fresh``: every payment opens a connection of its own (customers' apps
+    straight to the server). ``pooled``: payments share kept-alive
+    connections opened beforehand (a proxy's upstream pool), so the queue
+    forms in the server, where waiting for the database must be first come,
+    first served. Each row gives the median, p99 and max latency (from when
+    a payment was due to its answer), the share given up after
+    ``overload_timeout``, and the median of the first and last tenth of the
+    burst: an early request starved while later ones pass shows there.
     """
     secret = secrets.token_urlsafe(32)
     count = math.ceil(config.overload_rate * config.overload_seconds)
+    modes = list(config.overload_modes)
     warmup = WARMUP_ORDERS if config.overload_seconds >= 2 else 0
     url = f"sqlite+aiosqlite:///{work / 'overload.db'}"
     env = systems.orderbell_env(url, secret)
@@ -715,44 +723,62 @@ async def overload(config: Config, work: Path, binary: Path, log: Log) -> list[d
         url,
         shops=config.overload_shops,
         customers=config.platform_customers,
-        orders=warmup + count,
+        orders=(warmup + count) * len(modes),
         secret=secret,
     )
     tokens_file = work / "overload.tokens"
     tokens_file.write_text("\n".join(kit.customer_tokens) + "\n")
-    port, process = await systems.start_orderbell_process(env, work, "overload")
-    try:
-        if warmup:
-            await _drive(work, "overload-warmup", kit.orders[:warmup], [port], tokens_file, 10)
-        waited = await quiet([process.pid])
-        log(f"  server quiet after {waited:.1f} s")
-        cpu0 = procs.cpu_seconds(process.pid)
-        t0 = time.monotonic()
-        summary, lines = await _drive(
-            work,
-            "overload",
-            kit.orders[warmup:],
-            [port],
-            tokens_file,
-            config.overload_rate,
-            connections=count,
-            request_timeout=config.overload_timeout,
-            within=config.overload_seconds + config.overload_timeout + 60,
+    rows: list[dict[str, Any]] = []
+    for k, mode in enumerate(modes):
+        # A server of its own per burst: one that is still working through
+        # the payments its clients gave up on would weigh on the next.
+        port, process = await systems.start_orderbell_process(env, work, f"overload-{mode}")
+        try:
+            if warmup:
+                await _drive(
+                    work,
+                    f"overload-{mode}-warmup",
+                    kit.orders[k * (warmup + count) : k * (warmup + count) + warmup],
+                    [port],
+                    tokens_file,
+                    10,
+                )
+            waited = await quiet([process.pid])
+            log(f"  {mode}: server quiet after {waited:.1f} s")
+            pooled = mode == "pooled"
+            first = k * (warmup + count) + warmup
+            cpu0 = procs.cpu_seconds(process.pid)
+            t0 = time.monotonic()
+            summary, lines = await _drive(
+                work,
+                f"overload-{mode}",
+                kit.orders[first : first + count],
+                [port],
+                tokens_file,
+                config.overload_rate,
+                connections=config.overload_pool if pooled else count,
+                open_first=pooled,
+                request_timeout=config.overload_timeout,
+                within=config.overload_seconds + config.overload_timeout + 60,
+            )
+            elapsed = time.monotonic() - t0
+            row = overload_row(lines, config.overload_rate, config.overload_seconds)
+            row["mode"] = mode
+            row["connections"] = config.overload_pool if pooled else count
+            row["sent"] = summary.get("sent", count)
+            row["server_cpu_pct"] = (procs.cpu_seconds(process.pid) - cpu0) / elapsed * 100
+            row["server_alive"] = process.poll() is None
+        finally:
+            procs.stop(process)
+        rows.append(row)
+        log(
+            f"  {mode}, {row['rate']}/s for {row['seconds']:.0f} s: "
+            f"median {row['p50_ms']:.0f} ms, p99 {row['p99_ms']:.0f} ms, "
+            f"max {row['max_ms']:.0f} ms, timeouts {row['timeout_share'] * 100:.1f}%, "
+            f"first tenth median {row['first_p50_ms']:.0f} ms, "
+            f"last tenth median {row['last_p50_ms']:.0f} ms"
         )
-        elapsed = time.monotonic() - t0
-        row = overload_row(lines, config.overload_rate, config.overload_seconds)
-        row["sent"] = summary.get("sent", count)
-        row["server_cpu_pct"] = (procs.cpu_seconds(process.pid) - cpu0) / elapsed * 100
-        row["server_alive"] = process.poll() is None
-    finally:
-        procs.stop(process)
-    log(
-        f"  {row['rate']}/s for {row['seconds']:.0f} s: median {row['p50_ms']:.0f} ms, "
-        f"p99 {row['p99_ms']:.0f} ms, max {row['max_ms']:.0f} ms, "
-        f"timeouts {row['timeout_share'] * 100:.1f}%, first tenth median "
-        f"{row['first_p50_ms']:.0f} ms, last tenth median {row['last_p50_ms']:.0f} ms"
-    )
-    return [row]
+    return rows
 
 
 def overload_row(lines: list[str], rate: int, seconds: float) -> dict[str, Any]:
@@ -800,6 +826,7 @@ async def _drive(
     *,
     connections: int = 64,
     request_timeout: float = 0.0,
+    open_first: bool = False,
     within: float = 120.0,
 ) -> tuple[dict[str, Any], list[str]]:
     """Run bench.driver over ``jobs``; (its JSON summary, its result lines)."""
@@ -826,6 +853,7 @@ async def _drive(
         str(request_timeout),
         "--timeout",
         str(within),
+        *(["--open-first"] if open_first else []),
         stdout=asyncio.subprocess.PIPE,
         stderr=(work / "driver.err").open("ab"),
         cwd=systems.REPO,

@@ -11,14 +11,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import orjson
 import pytest
 from sqlalchemy import select
 
+from orderbell.broker.redis import RedisBroker
+from orderbell.domain.alerts import AlertType
+from orderbell.services.outbox import Outbox
 from orderbell.storage.database import Database
+from orderbell.storage.schema import upgrade_database
 from orderbell.storage.tables import AlertRow
 from tests.e2e.server import Api, Server, new_shop, running_server
 from tests.integration.cluster import Console, place_orders
-from tests.integration.services import PrivateRedis
+from tests.integration.services import PrivateRedis, in_thread
 
 pytestmark = pytest.mark.e2e
 
@@ -155,3 +160,93 @@ async def test_a_refused_redis_answers_fast_and_the_outage_is_logged_once(
     assert text.count(DOWN) == 1, text
     assert len(BACK.findall(text)) == 1, text
     assert "publishing alert" not in text, text
+    # The listener's attempts to reconnect: the first one said, the rest not.
+    assert text.count("reconnecting in") == 1, text
+
+
+# -- the outbox in this process, on a Redis of its own --------------------------
+
+
+async def raise_alert(outbox: Outbox, shop_id: int, number: int) -> float:
+    """Commit one alert; returns how long the transaction took, publishing included."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    async with outbox.transaction() as work:
+        await work.raise_alert(
+            shop_id=shop_id,
+            type=AlertType.NEW_ORDER,
+            order_id=None,
+            order_number=f"N{number}",
+            source="api",
+        )
+    return loop.time() - started
+
+
+def publishers() -> list[asyncio.Task[object]]:
+    return [t for t in asyncio.all_tasks() if t.get_name() == "orderbell-publisher"]
+
+
+async def test_background_publishing_is_bounded_and_loses_nothing_on_shutdown(
+    tmp_path: Path, own_redis: PrivateRedis, prefix: str
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'outbox.db'}"
+    in_thread(upgrade_database, url)
+    kit = await new_shop(url)
+    database = Database(url)
+    # Health checks far apart: the listener does not notice the pause by itself.
+    broker = RedisBroker(own_redis.url, channel_prefix=prefix, health_check_interval=30, timeout=1)
+    await broker.connect()
+    assert own_redis.process is not None
+    listener: RedisBroker | None = None
+    try:
+        own_redis.process.send_signal(signal.SIGSTOP)
+
+        # Shutdown while an alert waits for a silent Redis: stop() waits a
+        # while, then leaves it unpublished in the log.
+        first = Outbox(database, broker, relay_interval=60, drain_timeout=0.3)
+        assert await raise_alert(first, kit.shop_id, 1) < 0.5
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await first.stop()
+        assert loop.time() - started < 0.3 + 0.5
+        assert publishers() == []
+        assert await unpublished(url, kit.shop_id) == [1]
+
+        # A burst while the broker hangs: one publisher, a backlog of at most
+        # two, the rest left to the relay at once; once known down, not tried.
+        second = Outbox(database, broker, relay_interval=60, backlog=2, drain_timeout=0.3)
+        times = [await raise_alert(second, kit.shop_id, n) for n in range(2, 8)]
+        assert max(times) < 0.5, times
+        assert len(publishers()) == 1
+        assert second.left_to_relay >= 6 - 1 - 2
+        while not second.outage.down:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0)
+        assert second.left_to_relay == 6  # the batch in flight and the backlog
+        assert max([await raise_alert(second, kit.shop_id, n) for n in (8, 9)]) < 0.05
+        assert second.left_to_relay == 8 and publishers() == []
+        await second.stop()
+        assert await unpublished(url, kit.shop_id) == list(range(1, 10))
+
+        # Back: the relay of the next start publishes every one, in order.
+        own_redis.process.send_signal(signal.SIGCONT)
+        listener = RedisBroker(own_redis.url, channel_prefix=prefix, timeout=1)
+        heard: list[int] = []
+        listener.attach(lambda _shop, payload: heard.append(int(orjson.loads(payload)["seq"])))
+        await listener.connect()
+        await listener.subscribe(kit.shop_id)
+        third = Outbox(database, broker, relay_interval=60, relay_grace=0)
+        await third.start()
+        await third.stop()
+        deadline = loop.time() + 5
+        while len(heard) < 9 and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+        assert heard == list(range(1, 10))
+        assert await unpublished(url, kit.shop_id) == []
+    finally:
+        if own_redis.process is not None:
+            own_redis.process.send_signal(signal.SIGCONT)
+        if listener is not None:
+            await listener.disconnect()
+        await broker.disconnect()
+        await database.dispose()

@@ -402,8 +402,13 @@ class RedisBroker(Broker):
             else:
                 self._unreachable = True
             delay = self._backoff.delay(attempt)
+            # The first failure is news; the attempts after it, every few
+            # seconds for as long as Redis stays away, are not (the outbox
+            # counts what waits meanwhile).
+            level = logging.WARNING if attempt == 0 else logging.DEBUG
             attempt += 1
-            log.warning(
+            log.log(
+                level,
                 "Redis subscriber connection to %s lost (%s: %s); reconnecting in %.2fs",
                 safe_url(self.url),
                 type(reason).__name__,
