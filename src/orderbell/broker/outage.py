@@ -34,8 +34,6 @@ class Outage:
         self._reported: float | None = None
         #: How many times the broker was found down (for metrics).
         self.outages = 0
-        #: Messages not even tried during the current outage (alerts are left to the relay).
-        self.skipped = 0
 
     @property
     def down(self) -> bool:
@@ -52,7 +50,6 @@ class Outage:
         self._since = self._clock()
         self._reported = None
         self.outages += 1
-        self.skipped = 0
         log.warning(
             "the broker is unreachable (%s): payments go on without waiting for it, "
             "their alerts are kept in the log and relayed once it is back",

@@ -245,8 +245,6 @@ class Outbox:
         # Alerts stay unmarked in the log for the relay; a lost control
         # frame only costs a console its live "handled" (it resyncs on resume).
         self.left_to_relay += sum(1 for _, _, seq in messages if seq is not None)
-        if self.outage.down:
-            self.outage.skipped += len(messages)
 
     async def start(self) -> None:
         """Relay what an earlier process left unpublished, then keep doing so in the background."""
