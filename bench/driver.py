@@ -5,10 +5,12 @@ earlier ones, and its time is the time it was due, so a server that falls
 behind is charged for the queue it causes. Requests go round-robin to the
 given ports over keep-alive connections. Writes one line per order:
 ``order_id due_us sent_us done_us status``, and prints a JSON summary
-(counts and this process's CPU time) on its last line.
+(counts and this process's CPU time) on its last line. Status is the HTTP
+status (negated when the envelope says failure), -1 for a connection
+error, -2 for a request given up after ``--request-timeout`` seconds.
 
 Usage: python -m bench.driver --ports 8080[,8081] --jobs FILE --tokens FILE
-       --rate 500 --out FILE [--connections 64]
+       --rate 500 --out FILE [--connections 64] [--request-timeout 10] [--open-first]
 """
 
 from __future__ import annotations
@@ -45,16 +47,24 @@ async def main(args: argparse.Namespace) -> None:
         ]
         for port in ports
     ]
+    if args.open_first:
+        # Connections made during a burst queue in the kernel's and the
+        # client's connection setup, before the server sees a request.
+        for pool in pools:
+            await pool.open()
     results: list[tuple[int, int, int, int, int]] = []
 
     async def pay(k: int, order_id: int, number: str, customer: int, due_us: int) -> None:
         sent = time.time_ns() // 1000
         status = 0
         try:
-            code, body = await pools[k % len(pools)].request(
-                heads[k % len(pools)][customer], b'{"orderNumber":"%s"}' % number.encode()
-            )
+            async with asyncio.timeout(args.request_timeout or None):
+                code, body = await pools[k % len(pools)].request(
+                    heads[k % len(pools)][customer], b'{"orderNumber":"%s"}' % number.encode()
+                )
             status = code if b'"code":1' in body else -code
+        except TimeoutError:  # before OSError, of which it is a kind
+            status = -2
         except (OSError, http.HttpError):
             status = -1
         results.append((order_id, due_us, sent, time.time_ns() // 1000, status))
@@ -105,6 +115,17 @@ def options() -> argparse.Namespace:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--timeout", type=float, default=30.0)
+    parser.add_argument(
+        "--open-first",
+        action="store_true",
+        help="open every connection before the first request (as a proxy's upstream pool)",
+    )
+    parser.add_argument(
+        "--request-timeout",
+        type=float,
+        default=0.0,
+        help="give a request up after this many seconds, as a customer's app would (0: never)",
+    )
     return parser.parse_args()
 
 

@@ -40,9 +40,14 @@ class Connection:
                 raise
         return await self._exchange(head, body)
 
-    async def _exchange(self, head: bytes, body: bytes) -> tuple[int, bytes]:
+    async def connect(self) -> None:
+        """Open the connection now (it is opened on first use otherwise)."""
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+
+    async def _exchange(self, head: bytes, body: bytes) -> tuple[int, bytes]:
+        if self.writer is None:
+            await self.connect()
         assert self.reader is not None
         length = b"Content-Length: %d\r\n\r\n" % len(body)
         try:
@@ -96,6 +101,11 @@ class Pool:
                 raise
             finally:
                 self._idle.append(connection)
+
+    async def open(self, at_once: int = 64) -> None:
+        """Open every connection before the first request, ``at_once`` at a time."""
+        for start in range(0, len(self._idle), at_once):
+            await asyncio.gather(*(c.connect() for c in self._idle[start : start + at_once]))
 
     def close(self) -> None:
         for connection in self._idle:

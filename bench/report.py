@@ -16,7 +16,7 @@ import orjson
 
 from bench.stats import clean, fmt, table
 
-SCENARIOS = ["fanout", "platform", "idle"]
+SCENARIOS = ["fanout", "platform", "idle", "overload"]
 
 
 def machine() -> dict[str, Any]:
@@ -206,7 +206,48 @@ def idle_table(rows: list[dict[str, Any]]) -> str:
     )
 
 
-TABLES = {"fanout": fanout_table, "platform": platform_table, "idle": idle_table}
+def overload_table(rows: list[dict[str, Any]]) -> str:
+    return table(
+        [
+            "connections",
+            "offered/s",
+            "seconds",
+            "paid",
+            "median ms",
+            "p99 ms",
+            "max ms",
+            "p99/median",
+            "timeouts",
+            "first tenth median ms",
+            "last tenth median ms",
+            "server CPU %",
+        ],
+        [
+            [
+                f"{r.get('mode')}, {r.get('connections')}",
+                r.get("rate"),
+                r.get("seconds"),
+                r.get("paid"),
+                r.get("p50_ms"),
+                r.get("p99_ms"),
+                r.get("max_ms"),
+                r.get("p99_over_p50"),
+                f"{r['timeout_share'] * 100:.1f}%" if r.get("timeout_share") is not None else "-",
+                r.get("first_p50_ms"),
+                r.get("last_p50_ms"),
+                r.get("server_cpu_pct"),
+            ]
+            for r in rows
+        ],
+    )
+
+
+TABLES = {
+    "fanout": fanout_table,
+    "platform": platform_table,
+    "idle": idle_table,
+    "overload": overload_table,
+}
 
 
 def _fraction(a: object, b: object) -> str:
@@ -448,6 +489,23 @@ def plot(out: Path, scenario: str, rows: list[dict[str, Any]]) -> Path | None:
         for axis in (ax, right):
             axis.legend(fontsize=8)
             axis.grid(alpha=0.3)
+    elif scenario == "overload":
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        names = ["first tenth median", "last tenth median", "median", "p99", "max"]
+        keys = ["first_p50_ms", "last_p50_ms", "p50_ms", "p99_ms", "max_ms"]
+        for k, r in enumerate(rows):
+            width = 0.8 / max(1, len(rows))
+            ax.bar(
+                [i + k * width for i in range(len(keys))],
+                [_finite(r.get(key)) for key in keys],
+                width,
+                label=f"{r.get('mode')}: {r.get('rate')}/s for {r.get('seconds')} s",
+            )
+        ax.set_xticks(range(len(keys)))
+        ax.set_xticklabels(names, fontsize=8)
+        ax.set(title="Payments in a burst beyond capacity (SQLite)", ylabel="ms")
+        ax.grid(alpha=0.3, axis="y")
+        ax.legend(fontsize=8)
     else:
         fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
         labels = list(dict.fromkeys(r["label"] for r in rows))

@@ -42,7 +42,7 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--scenario",
         default="all",
-        help="fanout, platform, idle, or a comma-separated list (default: all)",
+        help="fanout, platform, idle, overload, or a comma-separated list (default: all)",
     )
     parser.add_argument(
         "--servers",
@@ -78,6 +78,12 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--step-seconds", type=float, help="seconds per platform mix step (default 4)"
     )
+    parser.add_argument(
+        "--overload-rate", type=int, help="payments/s of the overload burst (default 1500)"
+    )
+    parser.add_argument(
+        "--overload-seconds", type=float, help="seconds of the overload burst (default 2)"
+    )
     parser.add_argument("--postgres-url", help="admin URL of the PostgreSQL to make a database in")
     parser.add_argument("--redis-url", help="Redis of the two-process setup")
     parser.add_argument(
@@ -98,7 +104,11 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
         "--keep-work", action="store_true", help="keep the temporary folder (logs, databases)"
     )
     args = parser.parse_args(argv)
-    wanted = ["fanout", "platform", "idle"] if args.scenario == "all" else args.scenario.split(",")
+    wanted = (
+        ["fanout", "platform", "idle", "overload"]
+        if args.scenario == "all"
+        else args.scenario.split(",")
+    )
     for name in wanted:
         if name not in report.SCENARIOS:
             parser.error(f"unknown scenario {name!r}")
@@ -129,6 +139,10 @@ def config_of(args: argparse.Namespace) -> scenarios.Config:
             platform_customers=20,
             platform_rates=[50, 100],
             platform_step_seconds=2.0,
+            overload_rate=150,
+            overload_seconds=1.0,
+            overload_shops=20,
+            overload_pool=16,
             settle=0.3,
             drain_timeout=10.0,
         )
@@ -143,6 +157,8 @@ def config_of(args: argparse.Namespace) -> scenarios.Config:
         "platform_shops": args.shops,
         "platform_rates": args.rates,
         "platform_step_seconds": args.step_seconds,
+        "overload_rate": args.overload_rate,
+        "overload_seconds": args.overload_seconds,
         "postgres_admin_url": args.postgres_url,
         "redis_url": args.redis_url,
     }
@@ -168,6 +184,7 @@ async def run(args: argparse.Namespace, work: Path) -> int:
             "fanout": scenarios.fanout,
             "platform": scenarios.platform,
             "idle": scenarios.idle,
+            "overload": scenarios.overload,
         }[name]
         rows: list[dict[str, Any]] = await run_scenario(config, work, binary, log)
         failures += sum(1 for r in rows if r.get("error"))

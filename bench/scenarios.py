@@ -1,4 +1,4 @@
-"""The three scenarios: fan-out, platform mix, idle consoles.
+"""The scenarios: fan-out, platform mix, idle consoles, overload.
 
 Each returns a list of result rows (dicts); ``bench.report`` prints,
 saves and plots them. Every loop here is bounded in count and in time.
@@ -53,6 +53,15 @@ class Config:
     platform_step_seconds: float = 4.0
     #: a step with a p99 above this (ms) or below 80% of its rate ends the stepping
     platform_stop_p99_ms: float = 1000.0
+    #: a burst of payments at about three times what one SQLite process holds (~500/s)
+    overload_rate: int = 1500
+    overload_seconds: float = 2.0
+    #: a customer's app gives a payment up after this long
+    overload_timeout: float = 10.0
+    overload_shops: int = 200
+    #: fresh: a connection per payment; pooled: kept-alive connections opened first
+    overload_modes: list[str] = field(default_factory=lambda: ["fresh", "pooled"])
+    overload_pool: int = 256
     postgres_admin_url: str = "postgresql://postgres@127.0.0.1:5432/test"
     redis_url: str = "redis://127.0.0.1:6379/0"
     settle: float = 1.0
@@ -686,3 +695,179 @@ async def _fresh_postgres(admin_url: str) -> tuple[str, Callable[[], Any]]:
             await conn.close()
 
     return f"{base}/{name}", drop
+
+
+# overload ----------------------------------------------------------------------
+
+
+async def overload(config: Config, work: Path, binary: Path, log: Log) -> list[dict[str, Any]]:
+    """Bursts of payments well beyond what one SQLite process holds, two ways.
+
+    ``fresh``: every payment opens a connection of its own (customers' apps
+    straight to the server). ``pooled``: payments share kept-alive
+    connections opened beforehand (a proxy's upstream pool), so the queue
+    forms in the server, where waiting for the database must be first come,
+    first served. Each row gives the median, p99 and max latency (from when
+    a payment was due to its answer), the share given up after
+    ``overload_timeout``, and the median of the first and last tenth of the
+    burst: an early request starved while later ones pass shows there.
+    """
+    secret = secrets.token_urlsafe(32)
+    count = math.ceil(config.overload_rate * config.overload_seconds)
+    modes = list(config.overload_modes)
+    warmup = WARMUP_ORDERS if config.overload_seconds >= 2 else 0
+    url = f"sqlite+aiosqlite:///{work / 'overload.db'}"
+    env = systems.orderbell_env(url, secret)
+    await asyncio.to_thread(systems.migrate, env, work)
+    kit = await seed.platform(
+        url,
+        shops=config.overload_shops,
+        customers=config.platform_customers,
+        orders=(warmup + count) * len(modes),
+        secret=secret,
+    )
+    tokens_file = work / "overload.tokens"
+    tokens_file.write_text("\n".join(kit.customer_tokens) + "\n")
+    rows: list[dict[str, Any]] = []
+    for k, mode in enumerate(modes):
+        # A server of its own per burst: one that is still working through
+        # the payments its clients gave up on would weigh on the next.
+        port, process = await systems.start_orderbell_process(env, work, f"overload-{mode}")
+        try:
+            if warmup:
+                await _drive(
+                    work,
+                    f"overload-{mode}-warmup",
+                    kit.orders[k * (warmup + count) : k * (warmup + count) + warmup],
+                    [port],
+                    tokens_file,
+                    10,
+                )
+            waited = await quiet([process.pid])
+            log(f"  {mode}: server quiet after {waited:.1f} s")
+            pooled = mode == "pooled"
+            first = k * (warmup + count) + warmup
+            cpu0 = procs.cpu_seconds(process.pid)
+            t0 = time.monotonic()
+            summary, lines = await _drive(
+                work,
+                f"overload-{mode}",
+                kit.orders[first : first + count],
+                [port],
+                tokens_file,
+                config.overload_rate,
+                connections=config.overload_pool if pooled else count,
+                open_first=pooled,
+                request_timeout=config.overload_timeout,
+                within=config.overload_seconds + config.overload_timeout + 60,
+            )
+            elapsed = time.monotonic() - t0
+            row = overload_row(lines, config.overload_rate, config.overload_seconds)
+            row["mode"] = mode
+            row["connections"] = config.overload_pool if pooled else count
+            row["sent"] = summary.get("sent", count)
+            row["server_cpu_pct"] = (procs.cpu_seconds(process.pid) - cpu0) / elapsed * 100
+            row["server_alive"] = process.poll() is None
+        finally:
+            procs.stop(process)
+        rows.append(row)
+        log(
+            f"  {mode}, {row['rate']}/s for {row['seconds']:.0f} s: "
+            f"median {row['p50_ms']:.0f} ms, p99 {row['p99_ms']:.0f} ms, "
+            f"max {row['max_ms']:.0f} ms, timeouts {row['timeout_share'] * 100:.1f}%, "
+            f"first tenth median {row['first_p50_ms']:.0f} ms, "
+            f"last tenth median {row['last_p50_ms']:.0f} ms"
+        )
+    return rows
+
+
+def overload_row(lines: list[str], rate: int, seconds: float) -> dict[str, Any]:
+    """The figures of a burst from the driver's lines (``order_id due sent done status``).
+
+    Latency runs from when a payment was due to its answer; payments given
+    up (timeouts) or failed are counted apart and left out of the latencies.
+    The first and last tenth (by due time) show whether early requests
+    waited longer than late ones.
+    """
+    done: list[tuple[int, int]] = []
+    timeouts = errors = 0
+    statuses: dict[str, int] = {}
+    for line in lines:
+        _order_id, due_us, _sent, done_us, status = map(int, line.split())
+        statuses[str(status)] = statuses.get(str(status), 0) + 1
+        if status == 200:
+            done.append((due_us, done_us - due_us))
+        elif status == -2:
+            timeouts += 1
+        else:
+            errors += 1
+    total = len(done) + timeouts + errors
+    done.sort()
+    tenth = max(1, len(done) // 10)
+    row: dict[str, Any] = {"rate": rate, "seconds": seconds, "paid": len(done)}
+    row.update(summary_ms([lat for _, lat in done]))
+    row["first_p50_ms"] = summary_ms([lat for _, lat in done[:tenth]])["p50_ms"]
+    row["last_p50_ms"] = summary_ms([lat for _, lat in done[-tenth:]])["p50_ms"]
+    row["timeouts"] = timeouts
+    row["errors"] = errors
+    row["statuses"] = statuses
+    row["timeout_share"] = timeouts / total if total else math.nan
+    row["p99_over_p50"] = row["p99_ms"] / row["p50_ms"] if done and row["p50_ms"] else math.nan
+    return row
+
+
+async def _drive(
+    work: Path,
+    tag: str,
+    jobs: list[tuple[int, str, int]],
+    ports: list[int],
+    tokens_file: Path,
+    rate: float,
+    *,
+    connections: int = 64,
+    request_timeout: float = 0.0,
+    open_first: bool = False,
+    within: float = 120.0,
+) -> tuple[dict[str, Any], list[str]]:
+    """Run bench.driver over ``jobs``; (its JSON summary, its result lines)."""
+    jobs_file = work / f"{tag}.jobs"
+    jobs_file.write_text("".join(f"{i} {n} {c}\n" for i, n, c in jobs))
+    out_file = work / f"{tag}.paid"
+    driver = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.driver",
+        "--ports",
+        ",".join(map(str, ports)),
+        "--jobs",
+        str(jobs_file),
+        "--tokens",
+        str(tokens_file),
+        "--rate",
+        str(rate),
+        "--out",
+        str(out_file),
+        "--connections",
+        str(connections),
+        "--request-timeout",
+        str(request_timeout),
+        "--timeout",
+        str(within),
+        *(["--open-first"] if open_first else []),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=(work / "driver.err").open("ab"),
+        cwd=systems.REPO,
+        env=dict(os.environ, PYTHONPATH=str(systems.REPO)),
+        start_new_session=True,
+    )
+    procs.remember(driver.pid)
+    try:
+        out, _ = await asyncio.wait_for(driver.communicate(), within + 30)
+    finally:
+        if driver.returncode is None:
+            driver.kill()
+            await driver.wait()
+        procs.forget(driver.pid)
+    summary = orjson.loads(out.decode().strip().splitlines()[-1]) if out.strip() else {}
+    lines = out_file.read_text().splitlines() if out_file.exists() else []
+    return summary, lines

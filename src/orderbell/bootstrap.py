@@ -50,7 +50,14 @@ def build(settings: Settings) -> Orderbell:
     hub = Hub(broker, LogSource(database))
     # What was published while the broker was away is read from the log.
     broker.on_reconnect(hub.catch_up)
-    outbox = Outbox(database, broker, relay_interval=settings.relay_interval_seconds)
+    outbox = Outbox(
+        database,
+        broker,
+        relay_interval=settings.relay_interval_seconds,
+        backlog=settings.publish_backlog_max,
+        report_interval=settings.broker_outage_report_seconds,
+        drain_timeout=settings.broker_timeout_seconds,
+    )
     consoles = LiveConsoles(
         hub,
         heartbeat=settings.heartbeat_seconds,

@@ -54,6 +54,22 @@ class _Live(Collector):
             value=self._outbox.relayed,
         )
         yield CounterMetricFamily(
+            "orderbell_alerts_left_to_relay",
+            "Committed alerts not published after commit but left to the relay "
+            "(the broker was down, or the publish backlog full).",
+            value=self._outbox.left_to_relay,
+        )
+        yield GaugeMetricFamily(
+            "orderbell_broker_down",
+            "1 while this process knows the broker to be down (publishing skipped), else 0.",
+            value=int(self._outbox.outage.down),
+        )
+        yield CounterMetricFamily(
+            "orderbell_broker_outages",
+            "Times this process found the broker down.",
+            value=self._outbox.outage.outages,
+        )
+        yield CounterMetricFamily(
             "orderbell_broker_reconnects",
             "Times the broker connection was re-established.",
             value=self._broker.reconnects,

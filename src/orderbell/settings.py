@@ -99,6 +99,19 @@ class Settings(BaseSettings):
     relay_interval_seconds: float = Field(
         5.0, gt=0, description="How often unpublished alerts are looked for and published."
     )
+    publish_backlog_max: int = Field(
+        10_000,
+        ge=1,
+        description=(
+            "Committed alerts waiting to be published in the background at most; "
+            "beyond that they are left to the relay."
+        ),
+    )
+    broker_outage_report_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="While the broker is down, how often a log line counts the alerts waiting.",
+    )
     scheduled_tasks: bool = Field(
         True, description="Run the order sweeps below in this process (safe in every process)."
     )

@@ -260,7 +260,7 @@ async def test_redis_not_there_at_start_then_there(
     broker = brokers(own_redis.url, backoff=Backoff(initial=0.05, cap=0.2, jitter=0.0))
     inbox = Inbox(broker)
     loop = asyncio.get_running_loop()
-    with caplog.at_level(logging.WARNING, logger="orderbell.broker.redis"):
+    with caplog.at_level(logging.DEBUG, logger="orderbell.broker.redis"):
         started = loop.time()
         await broker.connect()  # does not raise: the process starts, alerts wait in the log
         assert loop.time() - started < 2
@@ -285,6 +285,10 @@ async def test_redis_not_there_at_start_then_there(
     ]
     # Doubling from 0.05 s, capped at 0.2 s: a dead Redis is not hammered.
     assert delays[:4] == [0.05, 0.1, 0.2, 0.2]
+    # Said once at warning level, not once per attempt.
+    attempts = [r for r in caplog.records if "reconnecting in" in r.getMessage()]
+    assert [r.levelno for r in attempts][:2] == [logging.WARNING, logging.DEBUG]
+    assert sum(1 for r in attempts if r.levelno >= logging.WARNING) == 1
     assert max(delays) == 0.2
     assert len(delays) < 15
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +26,10 @@ class Broker(ABC):
     resume by seq make up for anything a broker drops, and the
     ``on_reconnect`` hook tells the hub when a broker may have dropped some.
     """
+
+    #: True when ``publish`` never waits on a network (the in-process broker):
+    #: the outbox then publishes inline instead of in the background.
+    instant = False
 
     def __init__(self) -> None:
         self._receiver: Receiver | None = None
@@ -87,6 +91,16 @@ class Broker(ABC):
             could not be handed over; the caller leaves the alert unpublished
             in the log for the relay to retry.
         """
+
+    async def publish_many(self, messages: Sequence[tuple[int, bytes]]) -> None:
+        """Send each ``(shop id, payload)``, in order; all or, on error, an unknown part.
+
+        Raises:
+            the same as ``publish``; the caller leaves every message of the
+            batch to the relay (a duplicate is harmless).
+        """
+        for shop_id, payload in messages:
+            await self.publish(shop_id, payload)
 
     async def ping(self) -> None:  # noqa: B027 - optional hook; memory has nothing to check
         """Raise if the broker cannot be reached."""

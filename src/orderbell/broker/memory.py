@@ -8,6 +8,8 @@ from orderbell.broker.base import Broker
 class MemoryBroker(Broker):
     """Hands each published frame straight to this process's hub."""
 
+    instant = True
+
     def __init__(self) -> None:
         super().__init__()
         self._shops: set[int] = set()

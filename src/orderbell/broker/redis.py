@@ -25,7 +25,7 @@ import functools
 import logging
 import os
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -338,6 +338,26 @@ class RedisBroker(Broker):
         async with asyncio.timeout(self._timeout):
             await client.publish(self._channel(shop_id), payload)
 
+    async def publish_many(self, messages: Sequence[tuple[int, bytes]]) -> None:
+        """Send each ``(shop id, payload)`` in order, in one round trip (a pipeline).
+
+        Raises:
+            the same as ``publish``, for the batch as a whole: within
+            ``timeout`` seconds, or at once while the listener cannot connect.
+        """
+        client = self._publisher
+        if client is None:
+            raise RuntimeError("the Redis broker is not connected")
+        if self._unreachable:
+            raise RedisConnectionError(f"cannot connect to Redis at {safe_url(self.url)} now")
+        if not messages:
+            return
+        async with asyncio.timeout(self._timeout):
+            async with client.pipeline(transaction=False) as pipe:
+                for shop_id, payload in messages:
+                    pipe.publish(self._channel(shop_id), payload)
+                await pipe.execute()
+
     async def ping(self) -> None:
         """Raise unless Redis answers and this process is listening.
 
@@ -382,8 +402,13 @@ class RedisBroker(Broker):
             else:
                 self._unreachable = True
             delay = self._backoff.delay(attempt)
+            # The first failure is news; the attempts after it, every few
+            # seconds for as long as Redis stays away, are not (the outbox
+            # counts what waits meanwhile).
+            level = logging.WARNING if attempt == 0 else logging.DEBUG
             attempt += 1
-            log.warning(
+            log.log(
+                level,
                 "Redis subscriber connection to %s lost (%s: %s); reconnecting in %.2fs",
                 safe_url(self.url),
                 type(reason).__name__,

@@ -3,6 +3,9 @@
 SQLite (the embedded default) gets one connection and ``BEGIN IMMEDIATE``:
 its writers are serialized anyway, and taking the write lock up front means
 two transactions never both read and then fail to upgrade to writing.
+Requests waiting for that connection are served first come, first served
+(``FairQueuePool``), so an overload delays everyone alike instead of
+starving the first comers.
 PostgreSQL gets a pool per process, of ``pool_size`` connections plus up to
 ``max_overflow`` more in bursts: with several processes, their sum must stay
 under the server's ``max_connections`` (docs/deploy.md).
@@ -10,9 +13,12 @@ under the server's ``max_connections`` (docs/deploy.md).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
@@ -22,8 +28,82 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
+from sqlalchemy.util import await_only
+from sqlalchemy.util.queue import AsyncAdaptedQueue, Empty, QueueCommon
 
 from orderbell.storage import sqlite_inline
+
+T = TypeVar("T")
+
+
+class FairQueue(AsyncAdaptedQueue[T]):
+    """The pool's queue of idle connections, served first come, first served.
+
+    SQLAlchemy's asyncio queue lets a newcomer take a connection that was
+    just handed back before the task woken for it runs, and the woken task
+    then queues again at the back. With one SQLite connection under a burst
+    that starves the first requests (seconds) while later ones pass in a
+    fraction of that. Here a returned connection goes straight to the
+    longest waiter, and nobody takes one while others wait.
+    """
+
+    def __init__(self, maxsize: int = 0, use_lifo: bool = False) -> None:
+        super().__init__(maxsize, use_lifo)
+        self._waiters: deque[asyncio.Future[T]] = deque()
+
+    @property
+    def waiting(self) -> int:
+        """Tasks waiting for a connection now."""
+        return len(self._waiters)
+
+    def put_nowait(self, item: T) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(item)
+                return
+        super().put_nowait(item)
+
+    def put(self, item: T, block: bool = True, timeout: float | None = None) -> None:
+        # The pool holds at most as many connections as the queue does: a
+        # put never has to wait.
+        self.put_nowait(item)
+
+    def get(self, block: bool = True, timeout: float | None = None) -> T:
+        if not self._waiters:
+            try:
+                return self.get_nowait()
+            except Empty:
+                if not block:
+                    raise
+        elif not block:
+            raise Empty()
+        return await_only(self._wait(seconds=timeout))
+
+    async def _wait(self, *, seconds: float | None) -> T:
+        waiter: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            async with asyncio.timeout(seconds):
+                return await waiter
+        except BaseException as exc:
+            if waiter.done() and not waiter.cancelled():
+                # Handed a connection just as the wait ended: pass it on.
+                self.put_nowait(waiter.result())
+            else:
+                waiter.cancel()
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(waiter)
+            if isinstance(exc, TimeoutError):
+                raise Empty() from exc
+            raise
+
+
+class FairQueuePool(AsyncAdaptedQueuePool):
+    """``AsyncAdaptedQueuePool`` whose waiters are served in the order they came."""
+
+    _queue_class: type[QueueCommon[ConnectionPoolEntry]] = FairQueue
 
 
 class Database:
@@ -41,7 +121,9 @@ class Database:
         path = parsed.database or ""
         inline = parsed.get_driver_name() == "aiosqlite" and path not in ("", ":memory:")
         if self.is_sqlite:
-            options.update(pool_size=1, max_overflow=0, pool_timeout=60)
+            # Under a burst every request waits for the one connection:
+            # in the order they came (FairQueuePool), not whoever asks last.
+            options.update(pool_size=1, max_overflow=0, pool_timeout=60, poolclass=FairQueuePool)
             if inline:
                 # Statements on the loop's thread; see sqlite_inline for why.
                 options["async_creator"] = lambda: sqlite_inline.connect(path)
