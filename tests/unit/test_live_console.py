@@ -10,13 +10,14 @@ from typing import Any
 import pytest
 
 from orderbell.delivery.frames import Frame
-from orderbell.web.live_console import (
-    PING,
-    LiveConsole,
-    LiveConsoles,
-    close_frame,
-)
+from orderbell.protocol import OP_CLOSE, server_frame
+from orderbell.web.live_console import PING, LiveConsole, LiveConsoles
 from tests.unit.client_frames import masked
+
+
+def close_frame(code: int, reason: str = "") -> bytes:
+    """The close frame a server sends with ``code`` and ``reason``."""
+    return server_frame(struct.pack("!H", code) + reason.encode(), OP_CLOSE)
 
 
 class Transport:
@@ -80,6 +81,16 @@ def console(**options: Any) -> tuple[LiveConsole, Transport, set[Any]]:
 
 def alert(seq: int) -> Frame:
     return Frame.of(b'{"type":1,"orderId":1,"seq":%d}' % seq, seq)
+
+
+def close_code(wire: bytes) -> int:
+    """The code of a server's close frame (short, unmasked)."""
+    assert wire[0] == 0x88 and 2 <= wire[1] <= 125, wire
+    return int(struct.unpack("!H", wire[2:4])[0])
+
+
+def close(payload: bytes, *, fin: bool = True) -> bytes:
+    return masked(0x8, payload, fin=fin)
 
 
 @pytest.fixture(autouse=True)
@@ -165,9 +176,57 @@ def test_keepalive_pings_and_drops_a_silent_console(event_loop_for_timers: Any) 
 def test_a_close_is_answered_and_the_connection_ends(event_loop_for_timers: Any) -> None:
     live, transport, _ = console()
     live.data_received(masked(0x8, struct.pack("!H", 1000) + b"bye"))
-    assert transport.written == [b"\x88\x02\x03\xe8"]
+    [answer] = transport.written
+    assert close_code(answer) == 1000
     assert transport.closed
     assert not live.offer(alert(1))
+
+
+def test_an_empty_close_is_answered_empty(event_loop_for_timers: Any) -> None:
+    live, transport, _ = console()
+    live.data_received(masked(0x8, b""))
+    # Not 1005: that code says "no code was sent" and never goes on the wire.
+    assert transport.written == [b"\x88\x00"]
+    assert transport.closed
+
+
+#: Close codes RFC 6455 (7.4) and its registry forbid in a close frame.
+FORBIDDEN_CLOSE_CODES = [0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535]
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        pytest.param(close(b"\x03"), 1002, id="close payload of one byte"),
+        *(
+            pytest.param(close(struct.pack("!H", c)), 1002, id=f"close code {c}")
+            for c in FORBIDDEN_CLOSE_CODES
+        ),
+        pytest.param(close(b"\x03\xe8\xff\xfe"), 1007, id="close reason not UTF-8"),
+        pytest.param(close(b"\x03\xe8", fin=False), 1002, id="fragmented close"),
+        pytest.param(close(b"\x03\xe8" + b"x" * 124), 1002, id="close payload of 126 bytes"),
+        pytest.param(masked(0xA, b"", fin=False), 1002, id="fragmented pong"),
+        pytest.param(masked(0xA, b"x" * 126), 1002, id="pong of 126 bytes"),
+    ],
+)
+def test_a_bad_close_or_pong_fails_the_connection(
+    event_loop_for_timers: Any, data: bytes, code: int
+) -> None:
+    live, transport, _ = console()
+    run(event_loop_for_timers, lambda: live.data_received(data))
+    [answer] = transport.written
+    assert close_code(answer) == code
+    assert transport.closed
+    assert not live.offer(alert(1))
+
+
+@pytest.mark.parametrize("code", [1000, 1001, 1003, 1011, 1012, 1013, 1014, 3000, 4999])
+def test_a_valid_close_code_is_echoed(event_loop_for_timers: Any, code: int) -> None:
+    live, transport, _ = console()
+    live.data_received(close(struct.pack("!H", code) + "再见".encode()))
+    [answer] = transport.written
+    assert close_code(answer) == code
+    assert transport.closed
 
 
 @pytest.mark.parametrize(
@@ -196,17 +255,43 @@ def test_bad_frames_close_with_the_matching_code(
 
 def test_after_a_refused_frame_reading_stays_in_step(event_loop_for_timers: Any) -> None:
     live, transport, _ = console()
-    data = masked(0x2, b"binary") + masked(0x1, b"x" * 200) + masked(0x8, b"\x03\xeb")
-    run(event_loop_for_timers, lambda: live.data_received(data))
+    run(event_loop_for_timers, lambda: live.data_received(masked(0x2, b"binary")))
     assert transport.written == [close_frame(1003, "binary frames are not accepted")]
+    assert not transport.closed, "waiting for the console's close"
+    live.data_received(masked(0x1, b"x" * 200) + masked(0x9, b"ping") + close(b"\x03\xeb"))
+    # The close reply is not answered again; the pong may still go out (RFC 6455 5.5).
+    assert transport.written[1:] in ([], [b"\x8a\x04ping"])
     assert transport.closed, "the console's close reply ends the connection"
 
 
 def test_an_unreadable_frame_ends_the_connection_at_once(event_loop_for_timers: Any) -> None:
     live, transport, _ = console()
     run(event_loop_for_timers, lambda: live.data_received(b"\x81\x05hello"))
-    assert transport.written == [close_frame(1002, "bad frame")]
+    [answer] = transport.written
+    assert close_code(answer) == 1002
     assert transport.closed
+
+
+def test_bad_utf_8_in_a_first_fragment_fails_at_once(event_loop_for_timers: Any) -> None:
+    live, transport, _ = console()
+    bad = masked(0x1, "κόσμε".encode() + b"\xed\xa0\x80", fin=False)
+    run(event_loop_for_timers, lambda: live.data_received(bad))
+    [answer] = transport.written
+    assert close_code(answer) == 1007
+    assert transport.closed
+
+
+def test_utf_8_split_inside_a_character_is_one_message(event_loop_for_timers: Any) -> None:
+    live, transport, _ = console()
+    euro = "€".encode()
+    live.data_received(
+        masked(0x1, b"price " + euro[:1], fin=False)
+        + masked(0x0, euro[1:2], fin=False)
+        + masked(0x0, euro[2:])
+    )
+    assert transport.written == []
+    run(event_loop_for_timers, lambda: live.data_received(masked(0x1, euro[:2])))
+    assert close_code(transport.written[0]) == 1007, "a message may not end inside one"
 
 
 def adopted(consoles: LiveConsoles, connections: set[Any]) -> LiveConsole:
@@ -247,9 +332,19 @@ def test_a_closing_console_leaves_the_hub_at_once(event_loop_for_timers: Any) ->
 
 def test_fragmented_text_is_one_message(event_loop_for_timers: Any) -> None:
     live, transport, _ = console()
-    live.data_received(masked(0x1, b"he", fin=False) + masked(0x0, b"llo"))
-    assert transport.written == []
+    live.data_received(masked(0x1, b"he", fin=False) + masked(0x9, b"?") + masked(0x0, b"llo"))
+    assert transport.written == [b"\x8a\x01?"], "a ping between fragments is answered"
     assert live.offer(alert(1))
+
+
+def test_the_servers_close_is_not_sent_twice(event_loop_for_timers: Any) -> None:
+    live, transport, _ = console(max_buffer=100)
+    transport.buffered = 100
+    run(event_loop_for_timers, lambda: live.offer(alert(1)))
+    assert transport.written == [close_frame(4408, "too slow")]
+    live.data_received(close(struct.pack("!H", 4408)))
+    assert transport.written == [close_frame(4408, "too slow")], "the reply is not answered"
+    assert transport.closed
 
 
 def test_a_flood_of_text_frames_is_cut_off(event_loop_for_timers: Any) -> None:
