@@ -244,7 +244,7 @@ class LiveConsole(asyncio.Protocol):
         self._owner.release(self)
 
     def eof_received(self) -> bool | None:
-        """The console half-closed: close our side too."""
+        """The console closed its side: close ours too (returning None does)."""
         return None
 
     def data_received(self, data: bytes) -> None:
@@ -315,10 +315,21 @@ class LiveConsole(asyncio.Protocol):
             transport.write(wire)
         if pending[-1] == SEND_EOF:
             # A close was received and answered, or the console broke the
-            # protocol: nothing more is read or written.
+            # protocol: nothing more is written. Half-closing (the server's
+            # TCP close, RFC 6455 7.1.1) rather than closing keeps reading
+            # what the console still had in flight, which the reader drops:
+            # a socket closed with unread bytes answers with a reset, and a
+            # reset can destroy the close frame before the console reads it.
             self._closing = True
             self._owner.release(self)
-            transport.close()
+            if transport.can_write_eof():
+                transport.write_eof()
+                if self._timer is None:
+                    self._timer = asyncio.get_running_loop().call_later(
+                        CLOSE_TIMEOUT, transport.abort
+                    )
+            else:
+                transport.close()
 
 
 class LiveConsoles:
