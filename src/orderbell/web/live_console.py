@@ -15,8 +15,10 @@ object on the same transport, and the endpoint's task ends. From then on:
   pings every live console and closes those that stopped answering, instead
   of two timers per connection.
 
-Nothing else stays behind per console, which keeps an idle console to a few
-KB of server memory. The same port and path serve the HTTP API and consoles.
+Nothing else stays behind per console: this object, its reader (about
+1.4 KB) and the transport keep an idle console to a few KB of server memory
+(docs/decisions/live-console-reader.md has the figures). The same port and
+path serve the HTTP API and consoles.
 """
 
 from __future__ import annotations
