@@ -411,3 +411,11 @@ def test_a_console_that_never_closes_its_side_is_dropped(
             await asyncio.sleep(0.005)
 
     event_loop_for_timers.run_until_complete(asyncio.wait_for(scenario(), 5))
+
+
+def test_a_long_close_reason_is_cut_to_fit_a_control_frame(event_loop_for_timers: Any) -> None:
+    live, transport, _ = console()
+    run(event_loop_for_timers, lambda: live.close(4400, "订单" * 30))
+    [frame] = transport.written
+    assert frame[1] == 125, "the most a control frame carries"
+    assert frame[4:].decode() == "订单" * 20 + "订"

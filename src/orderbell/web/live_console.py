@@ -188,7 +188,8 @@ class LiveConsole(asyncio.Protocol):
         self._closing = True
         reader = self._reader
         if reader.state is OPEN:
-            reader.send_close(code, reason)
+            # A control frame carries at most 125 bytes: the code and 123 of reason.
+            reader.send_close(code, reason.encode()[:123].decode(errors="ignore"))
             transport.write(b"".join(reader.data_to_send()))
         # Reading goes on: the console's own close frame completes the closing.
         self._timer = asyncio.get_running_loop().call_later(CLOSE_TIMEOUT, transport.abort)
