@@ -10,13 +10,15 @@ from typing import Any
 import pytest
 
 from orderbell.delivery.frames import Frame
-from orderbell.web.live_console import (
-    PING,
-    LiveConsole,
-    LiveConsoles,
-    close_frame,
-)
+from orderbell.protocol import OP_CLOSE, server_frame
+from orderbell.web import live_console
+from orderbell.web.live_console import PING, LiveConsole, LiveConsoles
 from tests.unit.client_frames import masked
+
+
+def close_frame(code: int, reason: str = "") -> bytes:
+    """The close frame a server sends with ``code`` and ``reason``."""
+    return server_frame(struct.pack("!H", code) + reason.encode(), OP_CLOSE)
 
 
 class Transport:
@@ -27,6 +29,7 @@ class Transport:
         self.buffered = 0
         self.closed = False
         self.aborted = False
+        self.eof = False
 
     def write(self, data: bytes) -> None:
         self.written.append(bytes(data))
@@ -39,6 +42,17 @@ class Transport:
 
     def close(self) -> None:
         self.closed = True
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        self.eof = True
+
+    @property
+    def ended(self) -> bool:
+        """Closed, or half-closed: the server sends nothing more."""
+        return self.closed or self.eof or self.aborted
 
     def abort(self) -> None:
         self.aborted = True
@@ -82,6 +96,16 @@ def alert(seq: int) -> Frame:
     return Frame.of(b'{"type":1,"orderId":1,"seq":%d}' % seq, seq)
 
 
+def close_code(wire: bytes) -> int:
+    """The code of a server's close frame (short, unmasked)."""
+    assert wire[0] == 0x88 and 2 <= wire[1] <= 125, wire
+    return int(struct.unpack("!H", wire[2:4])[0])
+
+
+def close(payload: bytes, *, fin: bool = True) -> bytes:
+    return masked(0x8, payload, fin=fin)
+
+
 @pytest.fixture(autouse=True)
 def event_loop_for_timers() -> Any:
     # close() arms its timeout on the running loop.
@@ -96,6 +120,11 @@ def run(loop: asyncio.AbstractEventLoop, work: Any) -> Any:
         return work()
 
     return loop.run_until_complete(inside())
+
+
+def feed(loop: asyncio.AbstractEventLoop, live: LiveConsole, data: bytes) -> None:
+    """What the console sent, as the event loop hands it over."""
+    run(loop, lambda: live.data_received(data))
 
 
 def test_alerts_are_written_as_framed_once(event_loop_for_timers: Any) -> None:
@@ -132,7 +161,7 @@ def test_a_console_over_its_bound_is_cut_off_with_4408(event_loop_for_timers: An
 
 def test_a_ping_gets_its_pong(event_loop_for_timers: Any) -> None:
     live, transport, _ = console()
-    live.data_received(masked(0x9, b"abc"))
+    feed(event_loop_for_timers, live, masked(0x9, b"abc"))
     assert transport.written == [b"\x8a\x03abc"]
 
 
@@ -142,7 +171,7 @@ def test_frames_may_arrive_a_byte_at_a_time(event_loop_for_timers: Any) -> None:
     for i in range(len(data)):
         live.data_received(data[i : i + 1])
     assert transport.written == [b"\x8a\x03one", b"\x8a\x03two"]
-    assert not transport.closed
+    assert not transport.ended
 
 
 def test_keepalive_pings_and_drops_a_silent_console(event_loop_for_timers: Any) -> None:
@@ -152,7 +181,7 @@ def test_keepalive_pings_and_drops_a_silent_console(event_loop_for_timers: Any) 
     assert transport.written == [PING]
     live.keep_alive(t + 1, 1.0, 2.0)
     assert transport.written == [PING], "one ping in flight at a time"
-    live.data_received(masked(0xA, b""))
+    feed(event_loop_for_timers, live, masked(0xA, b""))
     live.keep_alive(t + 2, 1.0, 2.0)
     assert transport.written == [PING, PING]
     live.keep_alive(t + 3.5, 1.0, 2.0)
@@ -164,10 +193,58 @@ def test_keepalive_pings_and_drops_a_silent_console(event_loop_for_timers: Any) 
 
 def test_a_close_is_answered_and_the_connection_ends(event_loop_for_timers: Any) -> None:
     live, transport, _ = console()
-    live.data_received(masked(0x8, struct.pack("!H", 1000) + b"bye"))
-    assert transport.written == [b"\x88\x02\x03\xe8"]
-    assert transport.closed
+    feed(event_loop_for_timers, live, masked(0x8, struct.pack("!H", 1000) + b"bye"))
+    [answer] = transport.written
+    assert close_code(answer) == 1000
+    assert transport.ended
     assert not live.offer(alert(1))
+
+
+def test_an_empty_close_is_answered_empty(event_loop_for_timers: Any) -> None:
+    live, transport, _ = console()
+    feed(event_loop_for_timers, live, masked(0x8, b""))
+    # Not 1005: that code says "no code was sent" and never goes on the wire.
+    assert transport.written == [b"\x88\x00"]
+    assert transport.ended
+
+
+#: Close codes RFC 6455 (7.4) and its registry forbid in a close frame.
+FORBIDDEN_CLOSE_CODES = [0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535]
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        pytest.param(close(b"\x03"), 1002, id="close payload of one byte"),
+        *(
+            pytest.param(close(struct.pack("!H", c)), 1002, id=f"close code {c}")
+            for c in FORBIDDEN_CLOSE_CODES
+        ),
+        pytest.param(close(b"\x03\xe8\xff\xfe"), 1007, id="close reason not UTF-8"),
+        pytest.param(close(b"\x03\xe8", fin=False), 1002, id="fragmented close"),
+        pytest.param(close(b"\x03\xe8" + b"x" * 124), 1002, id="close payload of 126 bytes"),
+        pytest.param(masked(0xA, b"", fin=False), 1002, id="fragmented pong"),
+        pytest.param(masked(0xA, b"x" * 126), 1002, id="pong of 126 bytes"),
+    ],
+)
+def test_a_bad_close_or_pong_fails_the_connection(
+    event_loop_for_timers: Any, data: bytes, code: int
+) -> None:
+    live, transport, _ = console()
+    feed(event_loop_for_timers, live, data)
+    [answer] = transport.written
+    assert close_code(answer) == code
+    assert transport.ended
+    assert not live.offer(alert(1))
+
+
+@pytest.mark.parametrize("code", [1000, 1001, 1003, 1011, 1012, 1013, 1014, 3000, 4999])
+def test_a_valid_close_code_is_echoed(event_loop_for_timers: Any, code: int) -> None:
+    live, transport, _ = console()
+    feed(event_loop_for_timers, live, close(struct.pack("!H", code) + "再见".encode()))
+    [answer] = transport.written
+    assert close_code(answer) == code
+    assert transport.ended
 
 
 @pytest.mark.parametrize(
@@ -187,7 +264,7 @@ def test_bad_frames_close_with_the_matching_code(
     event_loop_for_timers: Any, data: bytes, code: int
 ) -> None:
     live, transport, _ = console()
-    run(event_loop_for_timers, lambda: live.data_received(data))
+    feed(event_loop_for_timers, live, data)
     assert transport.written[0][:4] == bytes((0x88, transport.written[0][1])) + struct.pack(
         "!H", code
     )
@@ -196,17 +273,49 @@ def test_bad_frames_close_with_the_matching_code(
 
 def test_after_a_refused_frame_reading_stays_in_step(event_loop_for_timers: Any) -> None:
     live, transport, _ = console()
-    data = masked(0x2, b"binary") + masked(0x1, b"x" * 200) + masked(0x8, b"\x03\xeb")
-    run(event_loop_for_timers, lambda: live.data_received(data))
+    feed(event_loop_for_timers, live, masked(0x2, b"binary"))
     assert transport.written == [close_frame(1003, "binary frames are not accepted")]
-    assert transport.closed, "the console's close reply ends the connection"
+    assert not transport.ended, "waiting for the console's close"
+    feed(
+        event_loop_for_timers,
+        live,
+        masked(0x1, b"x" * 200) + masked(0x9, b"ping") + close(b"\x03\xeb"),
+    )
+    # The close reply is not answered again; the pong may still go out (RFC 6455 5.5).
+    assert transport.written[1:] in ([], [b"\x8a\x04ping"])
+    assert transport.ended, "the console's close reply ends the connection"
 
 
 def test_an_unreadable_frame_ends_the_connection_at_once(event_loop_for_timers: Any) -> None:
     live, transport, _ = console()
-    run(event_loop_for_timers, lambda: live.data_received(b"\x81\x05hello"))
-    assert transport.written == [close_frame(1002, "bad frame")]
-    assert transport.closed
+    feed(event_loop_for_timers, live, b"\x81\x05hello")
+    [answer] = transport.written
+    assert close_code(answer) == 1002
+    assert transport.ended
+
+
+def test_bad_utf_8_in_a_first_fragment_fails_at_once(event_loop_for_timers: Any) -> None:
+    live, transport, _ = console()
+    bad = masked(0x1, "κόσμε".encode() + b"\xed\xa0\x80", fin=False)
+    feed(event_loop_for_timers, live, bad)
+    [answer] = transport.written
+    assert close_code(answer) == 1007
+    assert transport.ended
+
+
+def test_utf_8_split_inside_a_character_is_one_message(event_loop_for_timers: Any) -> None:
+    live, transport, _ = console()
+    euro = "€".encode()
+    feed(
+        event_loop_for_timers,
+        live,
+        masked(0x1, b"price " + euro[:1], fin=False)
+        + masked(0x0, euro[1:2], fin=False)
+        + masked(0x0, euro[2:]),
+    )
+    assert transport.written == []
+    feed(event_loop_for_timers, live, masked(0x1, euro[:2]))
+    assert close_code(transport.written[0]) == 1007, "a message may not end inside one"
 
 
 def adopted(consoles: LiveConsoles, connections: set[Any]) -> LiveConsole:
@@ -247,14 +356,28 @@ def test_a_closing_console_leaves_the_hub_at_once(event_loop_for_timers: Any) ->
 
 def test_fragmented_text_is_one_message(event_loop_for_timers: Any) -> None:
     live, transport, _ = console()
-    live.data_received(masked(0x1, b"he", fin=False) + masked(0x0, b"llo"))
-    assert transport.written == []
+    feed(
+        event_loop_for_timers,
+        live,
+        masked(0x1, b"he", fin=False) + masked(0x9, b"?") + masked(0x0, b"llo"),
+    )
+    assert transport.written == [b"\x8a\x01?"], "a ping between fragments is answered"
     assert live.offer(alert(1))
+
+
+def test_the_servers_close_is_not_sent_twice(event_loop_for_timers: Any) -> None:
+    live, transport, _ = console(max_buffer=100)
+    transport.buffered = 100
+    run(event_loop_for_timers, lambda: live.offer(alert(1)))
+    assert transport.written == [close_frame(4408, "too slow")]
+    feed(event_loop_for_timers, live, close(struct.pack("!H", 4408)))
+    assert transport.written == [close_frame(4408, "too slow")], "the reply is not answered"
+    assert transport.ended
 
 
 def test_a_flood_of_text_frames_is_cut_off(event_loop_for_timers: Any) -> None:
     live, transport, _ = console()
-    run(event_loop_for_timers, lambda: live.data_received(masked(0x1, b"hi") * 61))
+    feed(event_loop_for_timers, live, masked(0x1, b"hi") * 61)
     assert transport.written == [close_frame(1008, "too many frames")]
 
 
@@ -272,3 +395,27 @@ def test_a_lost_connection_leaves_the_hub(event_loop_for_timers: Any) -> None:
         assert len(consoles) == 0 and not connections
 
     event_loop_for_timers.run_until_complete(scenario())
+
+
+def test_a_console_that_never_closes_its_side_is_dropped(
+    event_loop_for_timers: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(live_console, "CLOSE_TIMEOUT", 0.01)
+    live, transport, _ = console()
+
+    async def scenario() -> None:
+        live.data_received(close(struct.pack("!H", 1000)))
+        # Half-closed: what the console still sends is read (and dropped).
+        assert transport.eof and not transport.closed and not transport.aborted
+        while not transport.aborted:
+            await asyncio.sleep(0.005)
+
+    event_loop_for_timers.run_until_complete(asyncio.wait_for(scenario(), 5))
+
+
+def test_a_long_close_reason_is_cut_to_fit_a_control_frame(event_loop_for_timers: Any) -> None:
+    live, transport, _ = console()
+    run(event_loop_for_timers, lambda: live.close(4400, "订单" * 30))
+    [frame] = transport.written
+    assert frame[1] == 125, "the most a control frame carries"
+    assert frame[4:].decode() == "订单" * 20 + "订"

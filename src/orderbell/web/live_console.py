@@ -8,29 +8,33 @@ object on the same transport, and the endpoint's task ends. From then on:
 - each alert frame, framed once per alert, is written straight to the
   console's transport (``offer``), with no coroutine, queue or ASGI message;
 - the few frames a console sends (pongs, a close, the odd text frame) are
-  read by a minimal RFC 6455 reader here;
+  read by websockets' sans-I/O reader (``ServerProtocol``, made in the OPEN
+  state on the adopted transport), which holds them to RFC 6455; this module
+  adds only what the console protocol asks of them;
 - one keepalive round for the whole process (``LiveConsoles.keep_alive``)
   pings every live console and closes those that stopped answering, instead
   of two timers per connection.
 
-Nothing else stays behind per console, which keeps an idle console to a few
-KB of server memory. The same port and path serve the HTTP API and consoles.
+Nothing else stays behind per console: this object, its reader (about
+1.4 KB) and the transport keep an idle console to a few KB of server memory
+(docs/decisions/live-console-reader.md has the figures). The same port and
+path serve the HTTP API and consoles.
 """
 
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import logging
-import struct
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
-try:  # websockets' C helper, as websockets itself uses it
-    from websockets.speedups import apply_mask
-except ImportError:  # pragma: no cover
-    from websockets.utils import apply_mask
+from websockets.frames import Frame as WireFrame
+from websockets.frames import Opcode
+from websockets.protocol import OPEN, SEND_EOF
+from websockets.server import ServerProtocol
 
 from orderbell.delivery.consoles import Console
 from orderbell.delivery.frames import Frame
@@ -40,18 +44,11 @@ from orderbell.protocol import (
     CLOSE_INTERNAL_ERROR,
     CLOSE_INVALID_DATA,
     CLOSE_POLICY_VIOLATION,
-    CLOSE_PROTOCOL_ERROR,
     CLOSE_SERVICE_RESTART,
-    CLOSE_TOO_BIG,
     CLOSE_TOO_SLOW,
     CLOSE_UNSUPPORTED_DATA,
     MAX_CONSOLE_MESSAGE,
-    OP_BINARY,
-    OP_CLOSE,
-    OP_CONTINUATION,
     OP_PING,
-    OP_PONG,
-    OP_TEXT,
     server_frame,
 )
 
@@ -63,6 +60,8 @@ CLOSE_TIMEOUT = 10.0
 KEEPALIVE_SLICE = 500
 
 PING = server_frame(b"", OP_PING)
+
+utf8_decoder = codecs.getincrementaldecoder("utf-8")
 
 
 class FrameBudget:
@@ -85,11 +84,6 @@ class FrameBudget:
             return False
         self._tokens -= 1
         return True
-
-
-def close_frame(code: int, reason: str = "") -> bytes:
-    """A server's close frame (unmasked) with ``code`` and up to 123 bytes of ``reason``."""
-    return server_frame(struct.pack("!H", code) + reason.encode()[:123], OP_CLOSE)
 
 
 class ConsoleHub(Protocol):
@@ -117,13 +111,13 @@ class LiveConsole(asyncio.Protocol):
         "_closing",
         "_connections",
         "_control",
-        "_fragments",
-        "_inbox",
         "_max_buffer",
         "_owner",
         "_ping_at",
         "_pong_due",
+        "_reader",
         "_replayed_up_to",
+        "_text",
         "_timer",
         "_transport",
         "shop_id",
@@ -149,8 +143,10 @@ class LiveConsole(asyncio.Protocol):
         # walks (``shutdown``) and waits to see emptied.
         self._connections = connections
         self._transport: asyncio.Transport | None = None
-        self._inbox = b""
-        self._fragments: list[bytes] | None = None
+        # The handshake is done: the reader starts at the first frame.
+        self._reader = ServerProtocol(state=OPEN, max_size=owner.max_message, logger=log)
+        # Set while a fragmented text message is being read.
+        self._text: codecs.IncrementalDecoder | None = None
         self._budget: FrameBudget | None = None
         self._closing = False
         self._timer: asyncio.TimerHandle | None = None
@@ -190,7 +186,11 @@ class LiveConsole(asyncio.Protocol):
         if self._closing or transport is None or transport.is_closing():
             return
         self._closing = True
-        transport.write(close_frame(code, reason))
+        reader = self._reader
+        if reader.state is OPEN:
+            # A control frame carries at most 125 bytes: the code and 123 of reason.
+            reader.send_close(code, reason.encode()[:123].decode(errors="ignore"))
+            transport.write(b"".join(reader.data_to_send()))
         # Reading goes on: the console's own close frame completes the closing.
         self._timer = asyncio.get_running_loop().call_later(CLOSE_TIMEOUT, transport.abort)
         # A closing console no longer counts against its shop's cap.
@@ -201,9 +201,11 @@ class LiveConsole(asyncio.Protocol):
         transport = self._transport
         if transport is None or transport.is_closing():
             return
-        if not self._closing:
-            self._closing = True
-            transport.write(close_frame(CLOSE_SERVICE_RESTART))
+        self._closing = True
+        reader = self._reader
+        if reader.state is OPEN:
+            reader.send_close(CLOSE_SERVICE_RESTART)
+            transport.write(b"".join(reader.data_to_send()))
         transport.close()
 
     def keep_alive(self, now: float, interval: float, timeout: float) -> None:
@@ -218,7 +220,8 @@ class LiveConsole(asyncio.Protocol):
                 # process): the close frame goes out if the socket takes it
                 # now, and nothing waits for an answer that will not come.
                 self._closing = True
-                transport.write(close_frame(CLOSE_INTERNAL_ERROR, "keepalive ping timeout"))
+                self._reader.fail(CLOSE_INTERNAL_ERROR, "keepalive ping timeout")
+                transport.write(b"".join(self._reader.data_to_send()))
                 transport.abort()
                 self._owner.release(self)
             return
@@ -244,119 +247,92 @@ class LiveConsole(asyncio.Protocol):
         self._owner.release(self)
 
     def eof_received(self) -> bool | None:
-        """The console half-closed: close our side too."""
+        """The console closed its side: close ours too (returning None does)."""
         return None
 
     def data_received(self, data: bytes) -> None:
-        """Read whole frames from ``data`` (and what was left of the last call)."""
-        buffer = self._inbox + data if self._inbox else data
-        size = len(buffer)
-        at = 0
-        max_size = self._owner.max_message
-        while size - at >= 2:
-            first, second = buffer[at], buffer[at + 1]
-            length = second & 0x7F
-            head = at + 2
-            if length == 126:
-                if size - at < 4:
-                    break
-                length = int.from_bytes(buffer[head : head + 2], "big")
-                head += 2
-            elif length == 127:
-                if size - at < 10:
-                    break
-                length = int.from_bytes(buffer[head : head + 8], "big")
-                head += 8
-            if first & 0x70 or not second & 0x80:
-                # No extension was agreed, and RFC 6455 has clients mask every frame.
-                self._break(CLOSE_PROTOCOL_ERROR, "bad frame")
-                return
-            if length > max_size:
-                self._break(CLOSE_TOO_BIG, "frame too big")
-                return
-            end = head + 4 + length
-            if end > size:
-                break
-            payload = apply_mask(buffer[head + 4 : end], buffer[head : head + 4])
-            at = end
-            if not self._frame(first & 0x0F, bool(first & 0x80), payload):
-                return
-        self._inbox = buffer[at:] if at < size else b""
+        """Parse ``data`` with websockets' reader and act on each whole frame."""
+        reader = self._reader
+        reader.receive_data(data)
+        for event in reader.events_received():
+            if isinstance(event, WireFrame):
+                self._frame(event)
+        self._send_pending()
 
     # -- reading --------------------------------------------------------------
 
-    def _frame(self, opcode: int, fin: bool, payload: bytes) -> bool:
-        """Act on one frame; False when the connection is done reading."""
-        transport = self._transport
-        assert transport is not None
-        if opcode == OP_PONG:
+    def _frame(self, frame: WireFrame) -> None:
+        # websockets' reader has checked the frame against RFC 6455 (masking,
+        # reserved bits, opcodes, control frame sizes, continuations, close
+        # codes and reasons) and queued the answer to a ping or a close; what
+        # is left is what the console protocol adds.
+        opcode = frame.opcode
+        if opcode is Opcode.PONG:
             self._pong_due = False
-            return True
-        if opcode == OP_PING:
-            if not fin or len(payload) > 125:
-                return self._fail(CLOSE_PROTOCOL_ERROR, "bad ping")
-            if not self._closing:
-                transport.write(server_frame(payload, OP_PONG))
-            return True
-        if opcode == OP_CLOSE:
-            if not self._closing:
-                self._closing = True
-                # Echo the console's code, as the closing handshake asks.
-                code = payload[:2] if len(payload) >= 2 else b""
-                transport.write(server_frame(code, OP_CLOSE))
-            transport.close()
-            return False
-        if self._closing:
-            return True
-        if opcode in (OP_TEXT, OP_BINARY):
-            if self._fragments is not None:
-                return self._fail(CLOSE_PROTOCOL_ERROR, "a new message inside a fragmented one")
-            if opcode == OP_BINARY:
-                return self._fail(CLOSE_UNSUPPORTED_DATA, "binary frames are not accepted")
-            if not fin:
-                self._fragments = [payload]
-                return True
-            return self._message(payload)
-        if opcode == OP_CONTINUATION:
-            fragments = self._fragments
-            if fragments is None:
-                return self._fail(CLOSE_PROTOCOL_ERROR, "a continuation without a message")
-            fragments.append(payload)
-            if sum(map(len, fragments)) > self._owner.max_message:
-                return self._fail(CLOSE_TOO_BIG, "message too big")
-            if fin:
-                self._fragments = None
-                return self._message(b"".join(fragments))
-            return True
-        return self._fail(CLOSE_PROTOCOL_ERROR, "unknown opcode")
-
-    def _message(self, text: bytes) -> bool:
+            return
+        if opcode is Opcode.PING or opcode is Opcode.CLOSE or self._closing:
+            return
+        if opcode is Opcode.BINARY:
+            self.close(CLOSE_UNSUPPORTED_DATA, "binary frames are not accepted")
+            return
         # Text frames carry nothing the server needs and are ignored, as the
-        # original did; they must still be UTF-8 and must not flood.
+        # original did; they must still be UTF-8 (checked as each fragment
+        # arrives, so a bad one ends the message at once) and must not flood.
+        decoder = self._text
         try:
-            text.decode()
+            if decoder is None and frame.fin:
+                str(frame.data, "utf-8")
+            else:
+                if decoder is None:
+                    decoder = self._text = utf8_decoder()
+                decoder.decode(frame.data, frame.fin)
         except UnicodeDecodeError:
-            return self._fail(CLOSE_INVALID_DATA, "text frames must be UTF-8")
+            self._fail(CLOSE_INVALID_DATA, "text frames must be UTF-8")
+            return
+        if not frame.fin:
+            return
+        self._text = None
         if self._budget is None:
             self._budget = FrameBudget(CLIENT_FRAME_BURST, CLIENT_FRAMES_PER_SECOND)
         if not self._budget.take():
-            return self._fail(CLOSE_POLICY_VIOLATION, "too many frames")
-        return True
+            self.close(CLOSE_POLICY_VIOLATION, "too many frames")
 
-    def _fail(self, code: int, reason: str) -> bool:
-        # The frames stay in step: later ones are read (and ignored) until
-        # the console's close frame ends the connection.
-        self.close(code, reason)
-        self._fragments = None
-        return True
+    def _fail(self, code: int, reason: str) -> None:
+        # Failing the connection (RFC 6455 7.1.7): the close frame goes out,
+        # the reader discards what follows, and the connection ends once the
+        # frame is written; frames already parsed are not acted on.
+        self._closing = True
+        self._text = None
+        self._reader.fail(code, reason)
 
-    def _break(self, code: int, reason: str) -> None:
-        # The frames are out of step: nothing after this can be read, so the
-        # connection ends once the close frame is out.
-        self.close(code, reason)
-        self._inbox = b""
-        assert self._transport is not None
-        self._transport.close()
+    def _send_pending(self) -> None:
+        """Write what the reader queued (pongs, a close frame) and end the
+        connection when it says so."""
+        pending = self._reader.data_to_send()
+        if not pending:
+            return
+        transport = self._transport
+        assert transport is not None
+        wire = b"".join(pending)
+        if wire:
+            transport.write(wire)
+        if pending[-1] == SEND_EOF:
+            # A close was received and answered, or the console broke the
+            # protocol: nothing more is written. Half-closing (the server's
+            # TCP close, RFC 6455 7.1.1) rather than closing keeps reading
+            # what the console still had in flight, which the reader drops:
+            # a socket closed with unread bytes answers with a reset, and a
+            # reset can destroy the close frame before the console reads it.
+            self._closing = True
+            self._owner.release(self)
+            if transport.can_write_eof():
+                transport.write_eof()
+                if self._timer is None:
+                    self._timer = asyncio.get_running_loop().call_later(
+                        CLOSE_TIMEOUT, transport.abort
+                    )
+            else:
+                transport.close()
 
 
 class LiveConsoles:
