@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from fastapi import FastAPI
+from sqlalchemy.engine import make_url
 
 from orderbell import __version__
 from orderbell.broker import create_broker
 from orderbell.delivery.hub import Hub
-from orderbell.logs import install_redaction
+from orderbell.logs import install_filters
 from orderbell.metrics import Metrics
 from orderbell.parts import Orderbell
 from orderbell.protocol import MAX_CONSOLE_MESSAGE
@@ -27,18 +29,29 @@ from orderbell.services.outbox import Outbox
 from orderbell.services.replay import LogSource, Retention
 from orderbell.services.schedule import Schedule
 from orderbell.settings import Settings
+from orderbell.storage import sqlite_inline
 from orderbell.storage.database import Database
 from orderbell.web.envelope import OrjsonResponse, install_error_handlers
 from orderbell.web.live_console import LiveConsoles
 from orderbell.web.presenters import Presenter
 
+log = logging.getLogger(__name__)
 
-def build(settings: Settings) -> Orderbell:
+NO_INLINE_SQLITE = (
+    "SQLite statements run on aiosqlite's worker thread: %s. Every statement then "
+    "crosses threads twice, which costs CPU on each order and lowers the order rate one "
+    "process sustains (docs/performance.md). Install the releases pinned in "
+    "requirements.lock to run them inline."
+)
+
+
+def build(settings: Settings, *, inline_sqlite: bool = True) -> Orderbell:
     """Make every part from ``settings``; nothing is connected yet."""
     database = Database(
         settings.database_url,
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_max_overflow,
+        inline_sqlite=inline_sqlite,
     )
     broker = create_broker(
         settings.broker_url,
@@ -91,12 +104,19 @@ def build(settings: Settings) -> Orderbell:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The ASGI app for ``settings`` (read from the environment when not given)."""
     settings = settings or Settings()
-    parts = build(settings)
+    no_inline = (
+        sqlite_inline.inline_unsupported()
+        if make_url(settings.database_url).get_driver_name() == "aiosqlite"
+        else None
+    )
+    parts = build(settings, inline_sqlite=no_inline is None)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        # After the server has configured its loggers, so the filter sticks.
-        install_redaction()
+        # After the server has configured its loggers, so the filters stick.
+        install_filters()
+        if no_inline is not None:
+            log.warning(NO_INLINE_SQLITE, no_inline)
         await parts.broker.connect()
         await parts.outbox.start()
         if settings.scheduled_tasks:

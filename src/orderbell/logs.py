@@ -1,4 +1,4 @@
-"""Logging set-up: secrets never reach a log line."""
+"""Logging set-up: secrets never reach a log line, and a client cannot fill the log."""
 
 from __future__ import annotations
 
@@ -26,14 +26,49 @@ class RedactSecrets(logging.Filter):
         return True
 
 
-def install_redaction(
+#: What uvicorn logs as a server error (with a traceback) although the client
+#: caused it, and the one line orderbell logs instead, at INFO.
+CLIENT_FAULTS = {
+    # websockets-sansio: a text frame that is not UTF-8; the client gets close code 1007.
+    "Invalid UTF-8 sequence received from client.": (
+        "a client sent a text frame that is not UTF-8: closed with 1007"
+    ),
+}
+
+
+class ClientFaults(logging.Filter):
+    """Turns uvicorn's error records about a client's bad input into one INFO line.
+
+    Without it, every client that sends a text frame that is not UTF-8 puts
+    an ERROR and a full traceback in the server's log. The record is kept
+    only if the logger is open to INFO.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno <= logging.INFO or not isinstance(record.msg, str):
+            return True
+        line = CLIENT_FAULTS.get(record.msg)
+        if line is None:
+            return True
+        record.msg, record.args = line, ()
+        record.levelno, record.levelname = logging.INFO, logging.getLevelName(logging.INFO)
+        record.exc_info, record.exc_text, record.stack_info = None, None, None
+        return logging.getLogger(record.name).isEnabledFor(logging.INFO)
+
+
+def _add_once(logger: logging.Logger, kind: type[logging.Filter]) -> None:
+    if not any(isinstance(f, kind) for f in logger.filters):
+        logger.addFilter(kind())
+
+
+def install_filters(
     names: tuple[str, ...] = ("uvicorn.error", "uvicorn.access", "uvicorn"),
 ) -> None:
-    """Attach the redacting filter to the server's loggers (once)."""
+    """Attach the redacting filter to the server's loggers, and ``ClientFaults`` to
+    uvicorn's error logger (once each), whatever configured logging."""
     for name in names:
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, RedactSecrets) for f in logger.filters):
-            logger.addFilter(RedactSecrets())
+        _add_once(logging.getLogger(name), RedactSecrets)
+    _add_once(logging.getLogger("uvicorn.error"), ClientFaults)
 
 
 class JsonFormatter(logging.Formatter):
@@ -67,12 +102,15 @@ def logging_config(level: str, fmt: str) -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"redact": {"()": "orderbell.logs.RedactSecrets"}},
+        "filters": {
+            "redact": {"()": "orderbell.logs.RedactSecrets"},
+            "client_faults": {"()": "orderbell.logs.ClientFaults"},
+        },
         "formatters": {"main": formatter},
         "handlers": {"main": handler},
         "loggers": {
             "uvicorn": {"handlers": ["main"], "level": level.upper(), "propagate": False},
-            "uvicorn.error": {"level": level.upper()},
+            "uvicorn.error": {"level": level.upper(), "filters": ["client_faults"]},
             "uvicorn.access": {"handlers": ["main"], "level": level.upper(), "propagate": False},
         },
         "root": {"handlers": ["main"], "level": level.upper()},

@@ -5,10 +5,17 @@ buffer (accepted sockets inherit it from the listening one). Without a
 bound, Linux grows a send buffer to megabytes, so a console that stopped
 reading could swallow thousands of alerts before the server noticed it was
 behind; with it, the console's own bounded queue decides (close code 4408).
+
+It also picks the WebSocket protocol: orderbell's, which hands live
+consoles off ASGI (``web.ws_protocol``), when the installed uvicorn and
+websockets are releases it works with; uvicorn's own otherwise, with one
+warning that says why and what it costs.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import socket
 from typing import Any
 
@@ -18,9 +25,18 @@ from fastapi import FastAPI
 from orderbell.logs import logging_config
 from orderbell.protocol import MAX_CONSOLE_MESSAGE
 from orderbell.settings import Settings
-from orderbell.web.ws_protocol import ConsoleWebSocketProtocol
+from orderbell.web.ws_protocol import ConsoleWebSocketProtocol, hand_off_unsupported
+
+log = logging.getLogger(__name__)
 
 BACKLOG = 4096
+
+NO_HAND_OFF = (
+    "live consoles are off: %s. Consoles stay on plain ASGI once caught up: they still "
+    "get every alert, but each idle console holds an ASGI task and uvicorn's protocol "
+    "objects (about 36 KB instead of 2 KB) and every delivery costs more CPU "
+    "(docs/performance.md). Install the releases pinned in requirements.lock to turn them on."
+)
 
 
 def listening_socket(
@@ -42,9 +58,18 @@ def listening_socket(
     return sock
 
 
+def console_protocol() -> tuple[type[asyncio.Protocol] | str, str | None]:
+    """The WebSocket protocol to serve consoles with, and why it is not orderbell's (or None)."""
+    unsupported = hand_off_unsupported()
+    if unsupported is None:
+        return ConsoleWebSocketProtocol, None
+    return "auto", unsupported
+
+
 def uvicorn_config(app: FastAPI | str, settings: Settings, **extra: Any) -> uvicorn.Config:
-    """The server options orderbell runs with."""
-    return uvicorn.Config(
+    """The server options orderbell runs with (checks the hand-off once, see ``console_protocol``)."""
+    ws, unsupported = console_protocol()
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
@@ -58,9 +83,13 @@ def uvicorn_config(app: FastAPI | str, settings: Settings, **extra: Any) -> uvic
         ws_ping_timeout=settings.heartbeat_timeout_seconds,
         ws_max_size=MAX_CONSOLE_MESSAGE,
         backlog=BACKLOG,
-        ws=ConsoleWebSocketProtocol,
+        ws=ws,
         **extra,
     )
+    if unsupported is not None:
+        # After uvicorn.Config, which set up the log handlers.
+        log.warning(NO_HAND_OFF, unsupported)
+    return config
 
 
 def serve(app: FastAPI, settings: Settings) -> None:

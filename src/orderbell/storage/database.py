@@ -110,16 +110,28 @@ class Database:
     """An engine and its sessions; ``transaction()`` is the only way in for writes."""
 
     def __init__(
-        self, url: str, *, echo: bool = False, pool_size: int = 10, max_overflow: int = 10
+        self,
+        url: str,
+        *,
+        echo: bool = False,
+        pool_size: int = 10,
+        max_overflow: int = 10,
+        inline_sqlite: bool = True,
     ) -> None:
         """Raises ``ImportError`` naming the package to install when the URL's
-        driver is missing, and SQLAlchemy's ``ArgumentError`` for a bad URL."""
+        driver is missing, and SQLAlchemy's ``ArgumentError`` for a bad URL.
+        ``inline_sqlite`` False keeps a SQLite file on plain aiosqlite
+        (``sqlite_inline.inline_unsupported`` says when it must)."""
         parsed = make_url(url)
         self.url = url
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         options: dict[str, Any] = {"echo": echo}
         path = parsed.database or ""
-        inline = parsed.get_driver_name() == "aiosqlite" and path not in ("", ":memory:")
+        inline = (
+            inline_sqlite
+            and parsed.get_driver_name() == "aiosqlite"
+            and path not in ("", ":memory:")
+        )
         if self.is_sqlite:
             # Under a burst every request waits for the one connection:
             # in the order they came (FairQueuePool), not whoever asks last.

@@ -19,7 +19,7 @@ import contextlib
 import logging
 from collections import deque
 
-from fastapi import APIRouter, WebSocket
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.websockets import WebSocketState
 
 from orderbell.delivery.frames import Frame, encode_alert
@@ -271,8 +271,12 @@ async def console_socket(websocket: WebSocket, sid: str) -> None:
             if not budget.take():
                 await websocket.close(CLOSE_POLICY_VIOLATION, "too many frames")
                 break
+    except WebSocketDisconnect:
+        pass  # the console went away while the endpoint was sending to it
     except Exception:
-        log.debug("console of shop %s ended with an error", shop_id, exc_info=True)
+        # Not the console's doing (that ends in a close or a disconnect): a
+        # fault of the server, the database or a library, which must be seen.
+        log.warning("console of shop %s ended with an unexpected error", shop_id, exc_info=True)
     finally:
         if not handed_off:
             await _leave(parts, console)
