@@ -1,0 +1,294 @@
+"""Requests that read a row and write based on it, sent at once to two server
+processes on one PostgreSQL: every answer that says success counts, none is a 500,
+and the rules hold whatever the timing (one order per cart, one shop per cart and
+order, one default address, one answer per reminder, one hand per alert)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.server import PASSWORD, Api, Server, ShopKit, _phones, new_shop
+from tests.integration.cluster import cluster
+
+pytestmark = pytest.mark.e2e
+
+AT_ONCE = 16
+# Where one request per row races too briefly to lose reliably: several rows at once.
+CUSTOMERS, EACH = 6, 12
+EMPTY_CART = "The shopping cart is empty."
+
+
+@pytest.fixture
+def pair(tmp_path: Path, postgres_url: str, redis_url: str, prefix: str) -> Iterator[list[Server]]:
+    with cluster(tmp_path, database_url=postgres_url, broker_url=redis_url, prefix=prefix) as s:
+        yield s
+
+
+@pytest.fixture
+async def apis(pair: list[Server]) -> AsyncIterator[list[Api]]:
+    clients = [Api(s) for s in pair]
+    yield clients
+    for client in clients:
+        await client.aclose()
+
+
+Call = tuple[str, str, dict[str, Any]]
+
+
+async def together(apis: list[Api], calls: list[Call]) -> list[httpx.Response]:
+    """The requests ``(method, path, options)``, sent at the same moment, alternating
+    between the processes; their answers in the same order."""
+    gate = asyncio.Event()
+
+    async def one(i: int, method: str, path: str, kw: dict[str, Any]) -> httpx.Response:
+        await gate.wait()
+        return await apis[i % len(apis)].call(method, path, **kw)
+
+    tasks = [asyncio.create_task(one(i, *call)) for i, call in enumerate(calls)]
+    await asyncio.sleep(0)
+    gate.set()
+    return list(await asyncio.gather(*tasks))
+
+
+async def at_once(
+    apis: list[Api], count: int, method: str, path: str, **kw: Any
+) -> list[httpx.Response]:
+    """``count`` copies of one request, sent together, alternating between the processes."""
+    return await together(apis, [(method, path, kw)] * count)
+
+
+def outcomes(responses: list[httpx.Response]) -> Counter[tuple[int, str | None]]:
+    """How many answers of each (HTTP status, message); successes have no message."""
+    seen: Counter[tuple[int, str | None]] = Counter()
+    for r in responses:
+        body = r.json()
+        assert set(body) == {"code", "msg", "data"}, body
+        seen[(r.status_code, None if body["code"] == 1 else body["msg"])] += 1
+    return seen
+
+
+def no_server_errors(responses: list[httpx.Response]) -> None:
+    assert [r.json() for r in responses if r.status_code >= 500] == []
+
+
+async def bare_customer(api: Api) -> str:
+    """A new customer's token; the customer has no address yet."""
+    phone = f"139{next(_phones) % 10**8:08d}"
+    await api.ok(
+        "POST", "/user/user/register", json={"phone": phone, "password": PASSWORD, "name": "顾客"}
+    )
+    data = await api.ok("POST", "/user/user/login", json={"phone": phone, "password": PASSWORD})
+    return str(data["token"])
+
+
+async def cart(api: Api, token: str) -> list[dict[str, Any]]:
+    lines: list[dict[str, Any]] = await api.ok("GET", "/user/shoppingCart/list", token=token)
+    return lines
+
+
+async def orders_of(api: Api, token: str) -> list[dict[str, Any]]:
+    page = await api.ok("GET", "/user/order/historyOrders?pageSize=100", token=token)
+    records: list[dict[str, Any]] = page["records"]
+    return records
+
+
+async def test_one_dish_added_at_once_counts_every_success(
+    apis: list[Api], pair: list[Server]
+) -> None:
+    kit = await new_shop(pair[0].database_url)
+    token, _ = await apis[0].new_customer()
+    dish = kit.dish_ids[0]
+
+    responses = await at_once(
+        apis, 20, "POST", "/user/shoppingCart/add", token=token, json={"dishId": dish}
+    )
+
+    no_server_errors(responses)
+    assert outcomes(responses) == {(200, None): 20}
+    [line] = await cart(apis[1], token)
+    assert (line["dishId"], line["number"]) == (dish, 20)
+    # The quantity each answer reports is the one that request made: 1..20, once each.
+    assert sorted(r.json()["data"]["number"] for r in responses) == list(range(1, 21))
+
+
+async def test_one_cart_submitted_at_once_becomes_one_order(
+    apis: list[Api], pair: list[Server]
+) -> None:
+    kit = await new_shop(pair[0].database_url)
+    token, address = await apis[0].new_customer()
+    for dish in (kit.dish_ids[0], kit.dish_ids[0], kit.dish_ids[1]):
+        await apis[0].ok("POST", "/user/shoppingCart/add", token=token, json={"dishId": dish})
+
+    responses = await at_once(
+        apis, AT_ONCE, "POST", "/user/order/submit", token=token, json={"addressBookId": address}
+    )
+
+    no_server_errors(responses)
+    assert outcomes(responses) == {(200, None): 1, (400, EMPTY_CART): AT_ONCE - 1}
+    [order] = await orders_of(apis[1], token)
+    [won] = [r.json()["data"] for r in responses if r.status_code == 200]
+    assert order["id"] == won["id"]
+    assert order["orderDishes"] == "宫保鸡丁*2;米饭*1"
+    assert await cart(apis[0], token) == []
+
+
+async def test_dishes_of_two_shops_added_at_once_never_share_a_cart_or_an_order(
+    apis: list[Api], pair: list[Server]
+) -> None:
+    one = await new_shop(pair[0].database_url, "One Kitchen")
+    two = await new_shop(pair[0].database_url, "Two Kitchen")
+    shop_of = {dish: kit.shop_id for kit in (one, two) for dish in kit.dish_ids}
+    token, address = await apis[0].new_customer()
+    gate = asyncio.Event()
+
+    async def add(i: int, kit: ShopKit) -> httpx.Response:
+        await gate.wait()
+        dish = kit.dish_ids[i % 2]
+        return await apis[i % 2].call(
+            "POST", "/user/shoppingCart/add", token=token, json={"dishId": dish}
+        )
+
+    for _ in range(5):
+        calls = [
+            asyncio.create_task(add(i, kit)) for i in range(AT_ONCE // 2) for kit in (one, two)
+        ]
+        await asyncio.sleep(0)
+        gate.set()
+        responses = list(await asyncio.gather(*calls))
+        gate.clear()
+
+        no_server_errors(responses)
+        accepted = [r.json()["data"] for r in responses if r.status_code == 200]
+        refused = [r.json() for r in responses if r.status_code != 200]
+        # One shop won the cart; each of the other's dishes was refused, saying what to do.
+        assert len({line["shopId"] for line in accepted}) == 1
+        assert len(accepted) + len(refused) == AT_ONCE
+        for body in refused:
+            assert body["code"] == 0
+            assert "another shop" in body["msg"] and "/user/shoppingCart/clean" in body["msg"]
+        lines = await cart(apis[1], token)
+        assert {shop_of[line["dishId"]] for line in lines} == {accepted[0]["shopId"]}
+        assert sum(line["number"] for line in lines) == len(accepted)
+
+        order = await apis[0].ok(
+            "POST", "/user/order/submit", token=token, json={"addressBookId": address}
+        )
+        detail = await apis[1].ok("GET", f"/user/order/orderDetail/{order['id']}", token=token)
+        assert {shop_of[d["dishId"]] for d in detail["orderDetailList"]} == {detail["shopId"]}
+
+
+async def test_repeating_an_order_at_once_fills_the_cart_once(
+    apis: list[Api], pair: list[Server]
+) -> None:
+    kit = await new_shop(pair[0].database_url)
+    token, address = await apis[0].new_customer()
+    order = await apis[0].place_order(token, address, [kit.dish_ids[0], kit.dish_ids[1]])
+
+    responses = await at_once(
+        apis, AT_ONCE, "POST", f"/user/order/repetition/{order['id']}", token=token
+    )
+
+    no_server_errors(responses)
+    assert outcomes(responses) == {(200, None): AT_ONCE}
+    lines = await cart(apis[1], token)
+    assert sorted((line["dishId"], line["number"]) for line in lines) == [
+        (kit.dish_ids[0], 1),
+        (kit.dish_ids[1], 1),
+    ]
+
+
+@pytest.mark.parametrize("marked_default", [False, True])
+async def test_addresses_added_at_once_leave_one_default(
+    apis: list[Api], marked_default: bool
+) -> None:
+    tokens = [await bare_customer(apis[0]) for _ in range(CUSTOMERS)]
+    address = {"consignee": "李四", "phone": "13900000000", "detail": "测试路 1 号"}
+    body = address | {"isDefault": marked_default}
+
+    responses = await together(
+        apis,
+        [("POST", "/user/addressBook", {"token": t, "json": body}) for t in tokens] * EACH,
+    )
+
+    no_server_errors(responses)
+    assert outcomes(responses) == {(200, None): CUSTOMERS * EACH}
+    for token in tokens:
+        book = await apis[1].ok("GET", "/user/addressBook/list", token=token)
+        assert len(book) == EACH
+        defaults = [a["id"] for a in book if a["isDefault"] == 1]
+        assert len(defaults) == 1, book
+        default = await apis[0].ok("GET", "/user/addressBook/default", token=token)
+        assert default["id"] == defaults[0]
+        if not marked_default:
+            # The first address stored is the default; the others came after it.
+            assert defaults[0] == min(a["id"] for a in book)
+
+
+async def paid_orders(apis: list[Api], kit: ShopKit, count: int) -> list[tuple[str, int]]:
+    """``count`` paid orders of the shop, each of its own customer: (customer token, order id)."""
+    paid = []
+    for _ in range(count):
+        token, address = await apis[0].new_customer()
+        order = await apis[0].place_order(token, address, [kit.dish_ids[0]])
+        await apis[1].pay(token, order["orderNumber"])
+        paid.append((token, int(order["id"])))
+    return paid
+
+
+async def test_reminders_answered_at_once_by_the_staff_are_answered_once(
+    apis: list[Api], pair: list[Server]
+) -> None:
+    kit = await new_shop(pair[0].database_url)
+    merchant = await apis[0].merchant_token(kit.username)
+    paid = await paid_orders(apis, kit, CUSTOMERS)
+    for token, order_id in paid:
+        await apis[1].ok("GET", f"/user/order/reminder/{order_id}", token=token)
+    staff = {"token": merchant, "header": "token"}
+
+    responses = await together(
+        apis,
+        [
+            ("PUT", "/admin/alert/reply", staff | {"json": {"orderId": o, "reply": "cooking"}})
+            for _, o in paid
+        ]
+        * EACH,
+    )
+
+    no_server_errors(responses)
+    for i in range(CUSTOMERS):
+        assert outcomes(responses[i::CUSTOMERS]) == {
+            (200, None): 1,
+            (400, "This order has no open reminder to answer."): EACH - 1,
+        }
+    still_open = await apis[1].ok("GET", "/admin/alert/unhandled", **staff)
+    assert [a["type"] for a in still_open] == [1] * CUSTOMERS, "only the new-order alerts"
+
+
+async def test_alerts_dismissed_at_once_are_dismissed_once(
+    apis: list[Api], pair: list[Server]
+) -> None:
+    kit = await new_shop(pair[0].database_url)
+    merchant = await apis[0].merchant_token(kit.username)
+    await paid_orders(apis, kit, CUSTOMERS)
+    staff = {"token": merchant, "header": "token"}
+    seqs = [a["seq"] for a in await apis[0].ok("GET", "/admin/alert/unhandled", **staff)]
+    assert len(seqs) == CUSTOMERS
+
+    responses = await together(
+        apis, [("PUT", "/admin/alert/dismiss", staff | {"json": {"seq": s}}) for s in seqs] * EACH
+    )
+
+    no_server_errors(responses)
+    for i, seq in enumerate(seqs):
+        assert outcomes(responses[i::CUSTOMERS]) == {
+            (200, None): 1,
+            (404, f"No open alert {seq} in your shop."): EACH - 1,
+        }
+    assert await apis[1].ok("GET", "/admin/alert/unhandled", **staff) == []
