@@ -6,6 +6,7 @@ order, one default address, one answer per reminder, one hand per alert)."""
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -13,9 +14,15 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
-from tests.e2e.server import PASSWORD, Api, Server, ShopKit, _phones, new_shop
+from orderbell.storage.database import Database
+from orderbell.storage.schema import upgrade_database
+from orderbell.storage.tables import AddressBook, Customer
+from tests.e2e.server import PASSWORD, Api, Server, ShopKit, new_shop
 from tests.integration.cluster import cluster
+from tests.integration.services import in_thread
 
 pytestmark = pytest.mark.e2e
 
@@ -80,7 +87,7 @@ def no_server_errors(responses: list[httpx.Response]) -> None:
 
 async def bare_customer(api: Api) -> str:
     """A new customer's token; the customer has no address yet."""
-    phone = f"139{next(_phones) % 10**8:08d}"
+    phone = f"137{secrets.randbelow(10**8):08d}"
     await api.ok(
         "POST", "/user/user/register", json={"phone": phone, "password": PASSWORD, "name": "顾客"}
     )
@@ -292,3 +299,62 @@ async def test_alerts_dismissed_at_once_are_dismissed_once(
             (404, f"No open alert {seq} in your shop."): EACH - 1,
         }
     assert await apis[1].ok("GET", "/admin/alert/unhandled", **staff) == []
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def unmigrated_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'book.db'}"
+    return str(request.getfixturevalue("empty_postgres_url"))
+
+
+async def test_the_upgrade_keeps_the_newest_of_the_defaults_a_race_left(
+    unmigrated_url: str,
+) -> None:
+    in_thread(upgrade_database, unmigrated_url, "0005")
+    db = Database(unmigrated_url)
+    try:
+        async with db.transaction() as session:
+            raced, calm = (
+                Customer(phone=p, name="顾客", password_hash="x")
+                for p in ("13900000001", "13900000002")
+            )
+            session.add_all([raced, calm])
+            await session.flush()
+            session.add_all(
+                AddressBook(
+                    customer_id=c.id, consignee="李四", phone="13900000000", detail=d, is_default=m
+                )
+                for c, d, m in [
+                    (raced, "一", True),
+                    (raced, "二", True),
+                    (raced, "三", True),
+                    (raced, "四", False),
+                    (calm, "五", True),
+                    (calm, "六", False),
+                ]
+            )
+        in_thread(upgrade_database, unmigrated_url)
+        async with db.sessions() as session:
+            defaults = list(
+                await session.execute(
+                    select(AddressBook.customer_id, AddressBook.detail)
+                    .where(AddressBook.is_default.is_(True))
+                    .order_by(AddressBook.customer_id)
+                )
+            )
+        assert [tuple(row) for row in defaults] == [(raced.id, "三"), (calm.id, "五")]
+        # And the database now refuses a second default outright.
+        with pytest.raises(IntegrityError):
+            async with db.transaction() as session:
+                session.add(
+                    AddressBook(
+                        customer_id=calm.id,
+                        consignee="李四",
+                        phone="1",
+                        detail="七",
+                        is_default=True,
+                    )
+                )
+    finally:
+        await db.dispose()
