@@ -6,7 +6,9 @@ order, one default address, one answer per reminder, one hand per alert)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
+import sys
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -14,12 +16,12 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from orderbell.storage.database import Database
 from orderbell.storage.schema import upgrade_database
-from orderbell.storage.tables import AddressBook, Customer
+from orderbell.storage.tables import AddressBook, Customer, Merchant, Shop
 from tests.e2e.server import PASSWORD, Api, Server, ShopKit, new_shop
 from tests.integration.cluster import cluster
 from tests.integration.services import in_thread
@@ -358,3 +360,33 @@ async def test_the_upgrade_keeps_the_newest_of_the_defaults_a_race_left(
                 )
     finally:
         await db.dispose()
+
+
+async def test_the_demo_seeded_by_several_commands_at_once_is_there_once(postgres_url: str) -> None:
+    env = dict(os.environ, ORDERBELL_DATABASE_URL=postgres_url, ORDERBELL_LOG_LEVEL="warning")
+    runs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "orderbell",
+            "demo",
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        for _ in range(4)
+    ]
+    said = [(await run.communicate())[0].decode(errors="replace") for run in runs]
+
+    assert [run.returncode for run in runs] == [0] * len(runs), said
+    db = Database(postgres_url)
+    try:
+        async with db.sessions() as session:
+            merchants = list(await session.scalars(select(Merchant.username).order_by(Merchant.id)))
+            shops = await session.scalar(select(func.count()).select_from(Shop))
+            customers = await session.scalar(select(func.count()).select_from(Customer))
+    finally:
+        await db.dispose()
+    assert (merchants, shops, customers) == (["demo", "demo2"], 2, 1)
+    assert sum("created shop" in out for out in said) == 1, said
