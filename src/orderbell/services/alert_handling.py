@@ -2,7 +2,8 @@
 (催单), the shop's reply to it, and an alert put away by hand.
 
 Each locks the order row first, as every order move does (``services.locks``),
-and so reads its alerts only once no one else is raising or handling them:
+or the alert row when it is of another order system's order, and so reads
+the alerts only once no one else is raising or handling them:
 a reminder answered, or an alert dismissed, by several consoles at once is
 answered once, and the others are told there is nothing left to answer.
 """
