@@ -1,7 +1,9 @@
 """Requests that read a row and write based on it, sent at once to two server
 processes on one PostgreSQL: every answer that says success counts, none is a 500,
 and the rules hold whatever the timing (one order per cart, one shop per cart and
-order, one default address, one answer per reminder, one hand per alert)."""
+order, one default address, one answer per reminder, one hand per alert). Also
+the upgrade that puts right the default addresses races left, and the demo seeded
+by several commands at once."""
 
 from __future__ import annotations
 
