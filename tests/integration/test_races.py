@@ -21,6 +21,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from orderbell.services.publishing import create_api_key
 from orderbell.storage.database import Database
 from orderbell.storage.schema import upgrade_database
 from orderbell.storage.tables import AddressBook, Customer, Merchant, Shop
@@ -282,26 +283,46 @@ async def test_reminders_answered_at_once_by_the_staff_are_answered_once(
     assert [a["type"] for a in still_open] == [1] * CUSTOMERS, "only the new-order alerts"
 
 
+async def dismissed_at_once(apis: list[Api], staff: dict[str, Any], seqs: list[int]) -> None:
+    responses = await together(
+        apis, [("PUT", "/admin/alert/dismiss", staff | {"json": {"seq": s}}) for s in seqs] * EACH
+    )
+    no_server_errors(responses)
+    for i, seq in enumerate(seqs):
+        assert outcomes(responses[i :: len(seqs)]) == {
+            (200, None): 1,
+            (404, f"No open alert {seq} in your shop."): EACH - 1,
+        }
+
+
 async def test_alerts_dismissed_at_once_are_dismissed_once(
     apis: list[Api], pair: list[Server]
 ) -> None:
     kit = await new_shop(pair[0].database_url)
     merchant = await apis[0].merchant_token(kit.username)
-    await paid_orders(apis, kit, CUSTOMERS)
     staff = {"token": merchant, "header": "token"}
-    seqs = [a["seq"] for a in await apis[0].ok("GET", "/admin/alert/unhandled", **staff)]
-    assert len(seqs) == CUSTOMERS
 
-    responses = await together(
-        apis, [("PUT", "/admin/alert/dismiss", staff | {"json": {"seq": s}}) for s in seqs] * EACH
-    )
+    # Alerts of orders here (the order is locked), then of another order system's.
+    await paid_orders(apis, kit, CUSTOMERS)
+    ours = [a["seq"] for a in await apis[0].ok("GET", "/admin/alert/unhandled", **staff)]
+    assert len(ours) == CUSTOMERS
+    await dismissed_at_once(apis, staff, ours)
 
-    no_server_errors(responses)
-    for i, seq in enumerate(seqs):
-        assert outcomes(responses[i::CUSTOMERS]) == {
-            (200, None): 1,
-            (404, f"No open alert {seq} in your shop."): EACH - 1,
-        }
+    db = Database(pair[0].database_url)
+    try:
+        issued = await create_api_key(db, kit.shop_id, "races")
+    finally:
+        await db.dispose()
+    theirs = []
+    for i in range(CUSTOMERS):
+        response = await apis[i % 2].http.post(
+            f"/api/v1/shops/{kit.shop_id}/alerts",
+            headers={"X-Api-Key": issued.key},
+            json={"type": 1, "orderNumber": f"SKY{i:04d}", "orderId": 9000 + i},
+        )
+        assert response.status_code == 201, response.text
+        theirs.append(int(response.json()["data"]["seq"]))
+    await dismissed_at_once(apis, staff, theirs)
     assert await apis[1].ok("GET", "/admin/alert/unhandled", **staff) == []
 
 
