@@ -19,6 +19,7 @@ from orderbell.broker.memory import MemoryBroker
 from orderbell.domain.alerts import AlertType
 from orderbell.domain.errors import BusinessError
 from orderbell.domain.orders import Action, OrderStatus, PayStatus
+from orderbell.services import alert_handling
 from orderbell.services import orders as order_service
 from orderbell.services.accounts import register_customer
 from orderbell.services.addresses import add_address
@@ -177,7 +178,7 @@ async def test_orders_left_out_for_delivery_are_completed_once(
     for _ in range(7):
         order = await submit(one.outbox, kit, customer)
         await order_service.pay(one.outbox, customer[0], order.number)
-        await order_service.remind(one.outbox, customer[0], order.id)
+        await alert_handling.remind(one.outbox, customer[0], order.id)
         for action in (Action.CONFIRM, Action.DELIVER):
             await order_service.act_as_shop(one.outbox, kit.shop_id, order.id, action)
         out.append(order)

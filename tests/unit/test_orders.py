@@ -1,4 +1,4 @@
-"""The order state machine and pricing, as pure functions."""
+"""The order state machine, pricing and the one-shop cart, as pure functions."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 
+from orderbell.domain.carts import ShopName, admit, cart_shop
 from orderbell.domain.errors import BusinessError
 from orderbell.domain.orders import (
     Action,
@@ -98,3 +99,35 @@ def test_quote_refuses_empty_and_silly_quantities() -> None:
         quote([Line(Decimal(1), 0)], **fees)
     with pytest.raises(BusinessError, match="quantity"):
         quote([Line(Decimal(1), 100)], **fees)
+
+
+# The cart holds one shop's dishes (domain/carts.py).
+
+
+def test_an_empty_cart_has_no_shop_and_a_cart_of_one_shop_has_that_shop() -> None:
+    assert cart_shop([]) is None
+    assert cart_shop([7, 7, 7]) == 7
+
+
+def test_a_cart_of_two_shops_is_refused_with_what_to_do() -> None:
+    with pytest.raises(BusinessError) as caught:
+        cart_shop([7, 8, 7])
+    assert "more than one shop" in caught.value.message
+    assert "/user/shoppingCart/clean" in caught.value.message
+    assert caught.value.data == {"cartShopIds": [7, 8]}
+
+
+def test_a_dish_joins_an_empty_cart_or_a_cart_of_its_shop() -> None:
+    admit(None, ShopName(2, "Second Kitchen"))
+    admit(ShopName(2, "Second Kitchen"), ShopName(2, "Second Kitchen"))
+
+
+def test_a_dish_of_another_shop_is_refused_naming_both_shops_and_what_to_do() -> None:
+    with pytest.raises(BusinessError) as caught:
+        admit(ShopName(1, "Demo Kitchen"), ShopName(2, "Second Kitchen"))
+    message = caught.value.message
+    assert "another shop (Demo Kitchen)" in message
+    assert "submit that order" in message
+    assert "empty the cart (DELETE /user/shoppingCart/clean)" in message
+    assert message.endswith("before adding dishes of Second Kitchen.")
+    assert caught.value.data == {"cartShopId": 1, "dishShopId": 2}

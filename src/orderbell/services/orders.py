@@ -1,25 +1,25 @@
-"""Orders from submit to completion, and the alerts they raise.
+"""Orders from submit to completion: what customers and shops do to an order.
 
 Every change goes through ``domain.orders.apply`` for the rules and through
 ``Outbox.transaction`` so that an alert is stored with the change that
-causes it and published after commit. Rows are read ``FOR UPDATE`` before a
-change, so that two concurrent payments of one order serialize and the
-second sees the first's result (one alert, not two).
+causes it and published after commit. Rows are locked before a change
+(``services.locks``): two payments of one order serialize and the second
+sees the first's result (one alert, not two); a cart submitted twice at once
+becomes one order, and the second submit finds it empty.
 """
 
 from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Select, Table, and_, bindparam, delete, func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Table, bindparam, delete, select, update
 
 from orderbell.domain.alerts import AlertType
+from orderbell.domain.carts import cart_shop
 from orderbell.domain.errors import BusinessError, NotFound
 from orderbell.domain.orders import (
     Action,
@@ -32,20 +32,10 @@ from orderbell.domain.orders import (
     quote,
     settles,
 )
-from orderbell.domain.reminders import (
-    ReminderAllowance,
-    ReminderPolicy,
-    Reply,
-    check_reminder,
-    check_reminder_timing,
-    reply_text,
-)
+from orderbell.services.locks import lock_customer, lock_order
 from orderbell.services.outbox import Outbox, Work
-from orderbell.storage import alert_log
-from orderbell.storage.database import Database
 from orderbell.storage.tables import (
     AddressBook,
-    AlertRow,
     Dish,
     Merchant,
     Order,
@@ -55,7 +45,7 @@ from orderbell.storage.tables import (
     utcnow,
 )
 
-DEFAULT_REMINDER_POLICY = ReminderPolicy()
+EMPTY_CART = "The shopping cart is empty."
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,23 +59,6 @@ class Submission:
     delivery_status: int = 1
     tableware_number: int = 0
     tableware_status: int = 1
-
-
-@dataclass(frozen=True, slots=True)
-class OrderView:
-    """An order and its lines."""
-
-    order: Order
-    details: list[OrderDetail]
-    reminder_reply: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Page:
-    """One page of a listing."""
-
-    total: int
-    records: list[OrderView]
 
 
 def new_order_number() -> str:
@@ -123,12 +96,17 @@ async def _pay(work: Work, order: Order) -> bool:
 async def submit(outbox: Outbox, customer_id: int, form: Submission, *, auto_pay: bool) -> Order:
     """Turn the customer's cart into an order of the cart's shop, priced on the server.
 
+    The customer's row is locked first, so that the cart read here is the
+    one deleted here: of submits of one cart at once, one makes the order
+    and the others find the cart empty.
+
     Raises:
         NotFound: the address is not the customer's.
-        BusinessError: the cart is empty.
+        BusinessError: the cart is empty, or holds dishes of more than one shop.
     """
     async with outbox.transaction() as work:
         session = work.session
+        await lock_customer(session, customer_id)
         address = await session.get(AddressBook, form.address_book_id)
         if address is None or address.customer_id != customer_id:
             raise NotFound("Address not found; please choose one of your addresses.")
@@ -141,9 +119,12 @@ async def submit(outbox: Outbox, customer_id: int, form: Submission, *, auto_pay
                 .order_by(ShoppingCart.id)
             )
         ).all()
-        if not rows:
-            raise BusinessError("The shopping cart is empty.")
-        shop = await session.get(Shop, rows[0][0].shop_id)
+        # The dish's own shop, not only the line's: an order never holds
+        # another shop's dish.
+        shop_id = cart_shop([cart.shop_id for cart, _ in rows] + [dish.shop_id for _, dish in rows])
+        if shop_id is None:
+            raise BusinessError(EMPTY_CART)
+        shop = await session.get(Shop, shop_id)
         if shop is None:  # pragma: no cover - foreign key keeps it
             raise NotFound("Shop not found.")
         price = quote(
@@ -190,13 +171,6 @@ async def submit(outbox: Outbox, customer_id: int, form: Submission, *, auto_pay
             await _pay(work, order)
         await session.flush()
         return order
-
-
-async def _locked(session: AsyncSession, *conditions: object) -> Order | None:
-    order: Order | None = await session.scalar(
-        select(Order).where(*conditions).with_for_update()  # type: ignore[arg-type]
-    )
-    return order
 
 
 #: What paying does to an unpaid order, as the domain says: the happy path of
@@ -267,7 +241,7 @@ async def pay(outbox: Outbox, customer_id: int, order_number: str) -> Payment:
             return Payment(paid.id, paid.number, paid.status, paid.pay_status, paid.checkout_time)
         # Not unpaid (or not there): the domain decides between "already paid,
         # nothing to do" and a refusal that says why.
-        order = await _locked(
+        order = await lock_order(
             work.session, Order.number == order_number, Order.user_id == customer_id
         )
         if order is None:
@@ -279,7 +253,7 @@ async def pay(outbox: Outbox, customer_id: int, order_number: str) -> Payment:
 async def cancel_by_customer(outbox: Outbox, customer_id: int, order_id: int) -> Order:
     """Cancel the customer's own order while the shop has not accepted it (refunding if paid)."""
     async with outbox.transaction() as work:
-        order = await _locked(work.session, Order.id == order_id, Order.user_id == customer_id)
+        order = await lock_order(work.session, Order.id == order_id, Order.user_id == customer_id)
         if order is None:
             raise NotFound("Order not found.")
         _move(order, Action.CUSTOMER_CANCEL)
@@ -303,60 +277,6 @@ async def _settle_alerts(
         )
 
 
-async def remind(
-    outbox: Outbox,
-    customer_id: int,
-    order_id: int,
-    policy: ReminderPolicy = DEFAULT_REMINDER_POLICY,
-) -> ReminderAllowance:
-    """Ask the shop to hurry (催单): raises a reminder alert if the rules allow.
-
-    The order row is locked and its earlier reminders are counted from the
-    alert log in the transaction that stores the new one, so the limits hold
-    however many requests and server processes race.
-
-    Returns:
-        How many reminders are left, and when the next one is allowed.
-
-    Raises:
-        NotFound: no such order of this customer.
-        BusinessError: the order is not paid, or already completed or cancelled.
-        TooManyRequests: too early after payment, too soon after the last
-            reminder, or the order has had all its reminders.
-    """
-    async with outbox.transaction() as work:
-        order = await _locked(work.session, Order.id == order_id)
-        if order is None:
-            raise NotFound("Order not found.")
-        check_reminder(
-            order_customer_id=order.user_id,
-            customer_id=customer_id,
-            status=OrderStatus(order.status),
-            pay_status=PayStatus(order.pay_status),
-        )
-        earlier = list(
-            await work.session.scalars(
-                select(AlertRow.created_at).where(
-                    AlertRow.order_id == order.id, AlertRow.type == int(AlertType.REMINDER)
-                )
-            )
-        )
-        allowance = check_reminder_timing(
-            policy, now=utcnow(), paid_at=order.checkout_time, earlier=earlier
-        )
-        alert = await work.raise_alert(
-            shop_id=order.shop_id,
-            type=AlertType.REMINDER,
-            order_id=order.id,
-            order_number=order.number,
-        )
-        # The next one is counted from the stored alert's time, as a refusal
-        # will count it: both answers name the same moment.
-        if allowance.next_allowed_at is not None:
-            allowance = replace(allowance, next_allowed_at=alert.created_at + policy.interval)
-        return allowance
-
-
 async def act_as_shop(
     outbox: Outbox,
     shop_id: int,
@@ -374,7 +294,7 @@ async def act_as_shop(
         BusinessError: the move is not allowed in the order's state.
     """
     async with outbox.transaction() as work:
-        order = await _locked(work.session, Order.id == order_id, Order.shop_id == shop_id)
+        order = await lock_order(work.session, Order.id == order_id, Order.shop_id == shop_id)
         if order is None:
             raise NotFound("Order not found.")
         _move(order, action)
@@ -387,195 +307,3 @@ async def act_as_shop(
         merchant = await work.session.get(Merchant, merchant_id) if merchant_id else None
         await _settle_alerts(work, order, action, merchant)
         return order
-
-
-async def reply_to_reminder(
-    outbox: Outbox,
-    shop_id: int,
-    order_id: int,
-    choice: Reply,
-    *,
-    merchant_id: int,
-    text: str | None = None,
-) -> str:
-    """Answer the open reminders of an order; the customer sees the reply in the order.
-
-    Returns the reply's text.
-
-    Raises:
-        NotFound: no such order in this shop.
-        BusinessError: a bad custom text, or no open reminder on the order.
-    """
-    reply = reply_text(choice, text)
-    async with outbox.transaction() as work:
-        order = await work.session.get(Order, order_id)
-        if order is None or order.shop_id != shop_id:
-            raise NotFound("Order not found.")
-        merchant = await work.session.get(Merchant, merchant_id)
-        handled = await work.handle_alerts(
-            shop_id=shop_id,
-            order_id=order_id,
-            types=[AlertType.REMINDER],
-            action="reply",
-            by=merchant_id,
-            by_name=merchant.name if merchant else None,
-            reply=reply,
-        )
-        if not handled:
-            raise BusinessError("This order has no open reminder to answer.")
-    return reply
-
-
-async def _with_details(session: AsyncSession, orders: list[Order]) -> list[OrderView]:
-    if not orders:
-        return []
-    details = await session.scalars(
-        select(OrderDetail)
-        .where(OrderDetail.order_id.in_([o.id for o in orders]))
-        .order_by(OrderDetail.id)
-    )
-    by_order: dict[int, list[OrderDetail]] = {o.id: [] for o in orders}
-    for detail in details:
-        by_order[detail.order_id].append(detail)
-    return [OrderView(o, by_order[o.id]) for o in orders]
-
-
-async def _page(db: Database, query: Select[Order], page: int, page_size: int) -> Page:
-    async with db.sessions() as session:
-        total = await session.scalar(select(func.count()).select_from(query.subquery()))
-        rows = await session.scalars(
-            query.order_by(Order.order_time.desc(), Order.id.desc())
-            .offset((page - 1) * page_size)
-            .limit(page_size)
-        )
-        return Page(int(total or 0), await _with_details(session, list(rows)))
-
-
-async def history(
-    db: Database, customer_id: int, *, page: int, page_size: int, status: int | None
-) -> Page:
-    """The customer's orders, newest first."""
-    query = select(Order).where(Order.user_id == customer_id)
-    if status is not None:
-        query = query.where(Order.status == status)
-    return await _page(db, query, page, page_size)
-
-
-async def search(
-    db: Database,
-    shop_id: int,
-    *,
-    page: int,
-    page_size: int,
-    number: str | None = None,
-    phone: str | None = None,
-    status: int | None = None,
-    begin: datetime | None = None,
-    end: datetime | None = None,
-) -> Page:
-    """The shop's orders matching the filters, newest first."""
-    conditions = [Order.shop_id == shop_id]
-    if number:
-        conditions.append(Order.number.contains(number, autoescape=True))
-    if phone:
-        conditions.append(Order.phone.contains(phone, autoescape=True))
-    if status is not None:
-        conditions.append(Order.status == status)
-    if begin is not None:
-        conditions.append(Order.order_time >= begin)
-    if end is not None:
-        conditions.append(Order.order_time <= end)
-    return await _page(db, select(Order).where(and_(*conditions)), page, page_size)
-
-
-async def order_of_customer(db: Database, customer_id: int, order_id: int) -> OrderView:
-    """One of the customer's orders with its lines.
-
-    Raises:
-        NotFound: no such order of this customer.
-    """
-    return await _order_view(db, order_id, lambda order: order.user_id == customer_id)
-
-
-async def order_of_shop(db: Database, shop_id: int, order_id: int) -> OrderView:
-    """One of the shop's orders with its lines.
-
-    Raises:
-        NotFound: no such order in this shop.
-    """
-    return await _order_view(db, order_id, lambda order: order.shop_id == shop_id)
-
-
-async def _order_view(db: Database, order_id: int, mine: Callable[[Order], bool]) -> OrderView:
-    async with db.sessions() as session:
-        order = await session.get(Order, order_id)
-        # Someone else's order is "not found", so ids cannot be probed.
-        if order is None or not mine(order):
-            raise NotFound("Order not found.")
-        view = (await _with_details(session, [order]))[0]
-        return replace(view, reminder_reply=await alert_log.latest_reply(session, order.id))
-
-
-async def statistics(db: Database, shop_id: int) -> dict[str, int]:
-    """How many of the shop's orders wait to be confirmed, are confirmed, are out."""
-    async with db.sessions() as session:
-        rows = (
-            await session.execute(
-                select(Order.status, func.count())
-                .where(Order.shop_id == shop_id)
-                .group_by(Order.status)
-            )
-        ).all()
-    counts = {int(status): int(n) for status, n in rows}
-    return {
-        "toBeConfirmed": counts.get(OrderStatus.TO_BE_CONFIRMED, 0),
-        "confirmed": counts.get(OrderStatus.CONFIRMED, 0),
-        "deliveryInProgress": counts.get(OrderStatus.DELIVERY_IN_PROGRESS, 0),
-    }
-
-
-async def repeat(db: Database, customer_id: int, order_id: int) -> None:
-    """Put the dishes of an earlier order back in the cart ("再来一单")."""
-    async with db.transaction() as session:
-        order = await session.get(Order, order_id)
-        if order is None or order.user_id != customer_id:
-            raise NotFound("Order not found.")
-        details = list(
-            await session.scalars(select(OrderDetail).where(OrderDetail.order_id == order_id))
-        )
-        await session.execute(delete(ShoppingCart).where(ShoppingCart.customer_id == customer_id))
-        for detail in details:
-            dish = await session.get(Dish, detail.dish_id) if detail.dish_id else None
-            if dish is None or dish.status != 1:
-                continue
-            session.add(
-                ShoppingCart(
-                    customer_id=customer_id,
-                    shop_id=order.shop_id,
-                    dish_id=dish.id,
-                    name=dish.name,
-                    image=dish.image,
-                    number=detail.number,
-                    amount=dish.price,
-                )
-            )
-
-
-async def dismiss_alert(outbox: Outbox, shop_id: int, seq: int, *, merchant_id: int) -> None:
-    """Mark one open alert of the shop handled by hand (``dismissed``): for alerts
-    no order move here can settle, such as those of another order system.
-
-    Raises:
-        NotFound: no open alert with this seq in the shop.
-    """
-    async with outbox.transaction() as work:
-        merchant = await work.session.get(Merchant, merchant_id)
-        handled = await work.handle_alerts(
-            shop_id=shop_id,
-            seq=seq,
-            action="dismissed",
-            by=merchant_id,
-            by_name=merchant.name if merchant else None,
-        )
-        if not handled:
-            raise NotFound(f"No open alert {seq} in your shop.")

@@ -19,6 +19,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -100,9 +101,18 @@ class Customer(Base):
 
 
 class AddressBook(Base):
-    """A delivery address of a customer."""
+    """A delivery address of a customer; at most one of them is the default."""
 
     __tablename__ = "address_book"
+    __table_args__ = (
+        Index(
+            "uq_address_book_default",
+            "customer_id",
+            unique=True,
+            sqlite_where=text("is_default"),
+            postgresql_where=text("is_default"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"), index=True)

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from orderbell.services.orders import OrderView, Page
+from orderbell.services.order_views import OrderView, Page
 from orderbell.storage.tables import AddressBook, Dish, Order, ShoppingCart
 
 TIME_FORMAT = "%Y-%m-%d %H:%M"

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 
-from orderbell.services import orders
+from orderbell.services import alert_handling, carts, order_views, orders
 from orderbell.web.deps import Customer, Parts
 from orderbell.web.envelope import ok
 from orderbell.web.guards import reminder_policy
@@ -64,7 +64,7 @@ async def history(
     status: Annotated[int | None, Query(ge=1, le=6), DIGITS] = None,
 ) -> dict[str, Any]:
     """Your orders, newest first."""
-    result = await orders.history(
+    result = await order_views.history(
         parts.database, me.user_id, page=page, page_size=page_size, status=status
     )
     return ok(parts.presenter.page(result))
@@ -73,7 +73,9 @@ async def history(
 @router.get("/orderDetail/{id}")
 async def detail(id: OrderIdPath, me: Customer, parts: Parts) -> dict[str, Any]:
     """One of your orders with its dishes."""
-    return ok(parts.presenter.order(await orders.order_of_customer(parts.database, me.user_id, id)))
+    return ok(
+        parts.presenter.order(await order_views.order_of_customer(parts.database, me.user_id, id))
+    )
 
 
 @router.put("/cancel/{id}")
@@ -86,7 +88,7 @@ async def cancel(id: OrderIdPath, me: Customer, parts: Parts) -> dict[str, Any]:
 @router.post("/repetition/{id}")
 async def repetition(id: OrderIdPath, me: Customer, parts: Parts) -> dict[str, Any]:
     """Put the dishes of an earlier order back in your cart."""
-    await orders.repeat(parts.database, me.user_id, id)
+    await carts.repeat(parts.database, me.user_id, id)
     return ok()
 
 
@@ -98,5 +100,7 @@ async def reminder(id: OrderIdPath, me: Customer, parts: Parts) -> dict[str, Any
     per interval, so many in all (5 minutes and 3 by default). A refusal is
     429 with `Retry-After` and `data.nextAllowedAt` when waiting helps; a
     success tells `remindersLeft` and `nextAllowedAt`."""
-    allowance = await orders.remind(parts.outbox, me.user_id, id, reminder_policy(parts.settings))
+    allowance = await alert_handling.remind(
+        parts.outbox, me.user_id, id, reminder_policy(parts.settings)
+    )
     return ok(allowance.as_data())

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from orderbell.services import orders, replay
+from orderbell.services import alert_handling, replay
 from orderbell.web.deps import Merchant, Parts
 from orderbell.web.envelope import ok
 from orderbell.web.schemas import AlertSeq, ReminderReply
@@ -26,7 +26,7 @@ async def unhandled(me: Merchant, parts: Parts) -> dict[str, Any]:
 @router.put("/reply")
 async def reply(body: ReminderReply, me: Merchant, parts: Parts) -> dict[str, Any]:
     """Answer an order's open reminders; the customer sees the reply in the order."""
-    text = await orders.reply_to_reminder(
+    text = await alert_handling.reply_to_reminder(
         parts.outbox, me.shop, body.order_id, body.reply, merchant_id=me.user_id, text=body.text
     )
     return ok({"orderId": body.order_id, "reply": text})
@@ -36,5 +36,5 @@ async def reply(body: ReminderReply, me: Merchant, parts: Parts) -> dict[str, An
 async def dismiss(body: AlertSeq, me: Merchant, parts: Parts) -> dict[str, Any]:
     """Put away one open alert by hand (for alerts of another order system, which no
     order move here settles); every console of the shop gets a `handled` frame."""
-    await orders.dismiss_alert(parts.outbox, me.shop, body.seq, merchant_id=me.user_id)
+    await alert_handling.dismiss_alert(parts.outbox, me.shop, body.seq, merchant_id=me.user_id)
     return ok({"seq": body.seq})

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 
 from orderbell.domain.orders import Action
-from orderbell.services import orders
+from orderbell.services import order_views, orders
 from orderbell.web.deps import Merchant, Parts
 from orderbell.web.envelope import ok
 from orderbell.web.schemas import DIGITS, Line, LocalTime, OrderCancel, OrderId, OrderRejection
@@ -33,7 +33,7 @@ async def condition_search(
     """Search your shop's orders (times as "yyyy-MM-dd HH:mm:ss")."""
     begin: datetime | None = parts.presenter.to_utc(begin_time)
     end: datetime | None = parts.presenter.to_utc(end_time)
-    result = await orders.search(
+    result = await order_views.search(
         parts.database,
         me.shop,
         page=page,
@@ -50,13 +50,13 @@ async def condition_search(
 @router.get("/statistics")
 async def statistics(me: Merchant, parts: Parts) -> dict[str, Any]:
     """How many orders wait to be confirmed, are confirmed, are out for delivery."""
-    return ok(await orders.statistics(parts.database, me.shop))
+    return ok(await order_views.statistics(parts.database, me.shop))
 
 
 @router.get("/details/{id}")
 async def details(id: OrderIdPath, me: Merchant, parts: Parts) -> dict[str, Any]:
     """One order of your shop with its dishes."""
-    return ok(parts.presenter.order(await orders.order_of_shop(parts.database, me.shop, id)))
+    return ok(parts.presenter.order(await order_views.order_of_shop(parts.database, me.shop, id)))
 
 
 @router.put("/confirm")
