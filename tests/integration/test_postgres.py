@@ -15,6 +15,7 @@ from sqlalchemy.util import await_only
 
 from orderbell.domain.alerts import AlertType
 from orderbell.services.accounts import create_shop
+from orderbell.services.publishing import create_api_key, revoke_api_key
 from orderbell.storage import alert_log
 from orderbell.storage.database import Database
 from orderbell.storage.schema import alembic_config, upgrade_database
@@ -136,3 +137,65 @@ async def test_a_resume_window_ends_with_an_alert_committed_between_its_reads(
     finally:
         await reader.dispose()
         await writer.dispose()
+
+
+async def test_an_alert_handled_twice_at_once_is_handed_back_to_one_transaction(
+    postgres_url: str,
+) -> None:
+    # Two engines, as two processes would have, each marking the same open
+    # alert handled with no lock taken before: only one may get it back
+    # (and announce it); the other finds it already handled.
+    engines = [Database(postgres_url), Database(postgres_url)]
+    try:
+        shop = await create_shop(engines[0], "Handled Kitchen")
+        async with engines[0].transaction() as session:
+            alert = await alert_log.append(
+                session, shop_id=shop.id, type=AlertType.NEW_ORDER, order_id=None, order_number="n"
+            )
+        both = asyncio.Barrier(2)
+
+        async def handle(i: int) -> list[int]:
+            async with engines[i].transaction() as session:
+                await both.wait()
+                got = await alert_log.mark_handled(
+                    session, shop_id=shop.id, action=f"by-{i}", by=None, seq=alert.seq
+                )
+                # Hold the transaction a moment, so the other one's UPDATE
+                # runs while this one is still open.
+                await asyncio.sleep(0.2)
+                return [a.seq for a in got]
+
+        results = await asyncio.gather(handle(0), handle(1))
+        assert sorted(results) == [[], [alert.seq]]
+        async with engines[0].sessions() as session:
+            action = await session.scalar(
+                select(AlertRow.handled_action).where(AlertRow.shop_id == shop.id)
+            )
+        winner = results.index([alert.seq])
+        assert action == f"by-{winner}"
+    finally:
+        for db in engines:
+            await db.dispose()
+
+
+async def test_a_key_revoked_twice_at_once_is_counted_once(postgres_url: str) -> None:
+    engines = [Database(postgres_url), Database(postgres_url)]
+    try:
+        shop = await create_shop(engines[0], "Key Kitchen")
+        issued = await create_api_key(engines[0], shop.id, "pos")
+        for db in engines:
+            # Widen the window between a read and the write that follows it,
+            # as a busy server would: a read-then-write shows here.
+            @event.listens_for(db.engine.sync_engine, "after_cursor_execute")
+            def after(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+                if statement.lstrip().upper().startswith("SELECT") and "api_key" in statement:
+                    await_only(asyncio.sleep(0.2))
+
+        prefix = issued.prefix
+        counts = await asyncio.gather(
+            *(revoke_api_key(engines[i % 2], shop.id, prefix) for i in range(8))
+        )
+        assert sorted(counts) == [0] * 7 + [1]
+    finally:
+        for db in engines:
+            await db.dispose()

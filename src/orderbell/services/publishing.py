@@ -11,7 +11,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from orderbell.domain.alerts import Alert, AlertType, alert_content
@@ -60,18 +60,20 @@ async def create_api_key(db: Database, shop_id: int, name: str) -> IssuedKey:
 async def revoke_api_key(db: Database, shop_id: int, prefix: str) -> int:
     """Revoke the shop's keys that start with ``prefix``; return how many."""
     async with db.transaction() as session:
-        rows = list(
-            await session.scalars(
-                select(ApiKey).where(
-                    ApiKey.shop_id == shop_id,
-                    ApiKey.prefix == prefix[:12],
-                    ApiKey.revoked_at.is_(None),
-                )
+        # Conditional, so that of two revocations at once each key is counted
+        # (and stamped) by one of them only.
+        revoked = await session.scalars(
+            update(ApiKey)
+            .where(
+                ApiKey.shop_id == shop_id,
+                ApiKey.prefix == prefix[:12],
+                ApiKey.revoked_at.is_(None),
             )
+            .values(revoked_at=utcnow())
+            .returning(ApiKey.id)
+            .execution_options(synchronize_session=False)
         )
-        for row in rows:
-            row.revoked_at = utcnow()
-        return len(rows)
+        return len(revoked.all())
 
 
 async def authorize(db: Database, key: str | None, shop_id: int) -> None:

@@ -191,14 +191,17 @@ async def mark_handled(
         conditions.append(AlertRow.order_id == order_id)
     if seq is not None:
         conditions.append(AlertRow.seq == seq)
-    rows = list(await session.scalars(select(AlertRow).where(*conditions)))
-    now = utcnow()
-    for row in rows:
-        row.handled_at = now
-        row.handled_action = action
-        row.handled_by = by
-        row.reply = reply
-    await session.flush()
+    # One conditional UPDATE: of two transactions handling the same alert at
+    # once, only the one whose UPDATE still finds it open gets it back, so a
+    # handled alert is announced once whatever the callers locked before.
+    stmt = (
+        update(AlertRow)
+        .where(*conditions)
+        .values(handled_at=utcnow(), handled_action=action, handled_by=by, reply=reply)
+        .returning(AlertRow)
+        .execution_options(synchronize_session=False)
+    )
+    rows = sorted((await session.scalars(stmt)).all(), key=lambda r: r.seq)
     return [to_alert(r) for r in rows]
 
 
