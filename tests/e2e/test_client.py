@@ -23,7 +23,7 @@ from orderbell.client import (
     ServerUnreachable,
     Status,
 )
-from tests.e2e.server import PASSWORD, Api, free_port, new_shop, running_server
+from tests.support.servers import PASSWORD, Api, free_port, new_shop, running_server
 
 
 async def consume(client: ConsoleClient, into: list[Any]) -> None:

@@ -24,8 +24,10 @@ from sqlalchemy import func, select
 
 from orderbell.storage.database import Database
 from orderbell.storage.tables import AlertRow
-from tests.e2e.consoles import ResumingConsole, seed_unpaid_orders
-from tests.e2e.server import Api, Server, collect, new_shop, running_server, silence
+from tests.support.consoles import ResumingConsole
+from tests.support.frames import collect, silence
+from tests.support.orders import seed_unpaid_orders
+from tests.support.servers import Api, Server, new_shop, running_server
 
 
 def customer_id(token: str) -> int:

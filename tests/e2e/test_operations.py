@@ -9,7 +9,8 @@ from pathlib import Path
 import orjson
 import websockets
 
-from tests.e2e.server import Api, Server, collect, new_shop, running_server
+from tests.support.frames import collect
+from tests.support.servers import Api, Server, new_shop, running_server
 
 
 def metric(text: str, name: str, labels: str = "") -> float:

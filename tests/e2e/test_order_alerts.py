@@ -13,7 +13,8 @@ import websocket  # websocket-client, the library of the seed's Python example
 import websockets
 from websockets.exceptions import ConnectionClosed
 
-from tests.e2e.server import Api, Server, collect, new_shop, running_server, silence
+from tests.support.frames import collect, silence
+from tests.support.servers import Api, Server, new_shop, running_server
 
 
 async def test_new_order_and_reminder_reach_the_shops_console(server: Server, api: Api) -> None:

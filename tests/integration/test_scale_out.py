@@ -14,19 +14,11 @@ from sqlalchemy import text
 
 from orderbell.broker.redis import channel_name
 from orderbell.storage.database import Database
-from tests.e2e.server import Api, Server, new_shop
-from tests.integration.cluster import (
-    Console,
-    all_received,
-    cluster,
-    consoles,
-    expected,
-    logged_seqs,
-    place_many,
-    place_orders,
-    report,
-)
 from tests.integration.services import PrivateRedis, drop_redis_clients
+from tests.support.cluster import all_received, cluster, consoles, expected, report
+from tests.support.consoles import Console
+from tests.support.orders import logged_seqs, place_many, place_orders
+from tests.support.servers import Api, Server, new_shop
 
 pytestmark = pytest.mark.e2e
 

@@ -16,8 +16,8 @@ import pytest
 import websockets
 from websockets.exceptions import InvalidStatus
 
-from tests.e2e.server import PASSWORD, Api, Server, new_shop
-from tests.security.attack import SECRET, refused, rows, second_process, serve
+from tests.security.attack import SECRET, refused, rows, serve
+from tests.support.servers import PASSWORD, Api, Server, new_shop, second_process
 
 WINDOW = 3.0
 PER_ACCOUNT = 3

@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 import websockets
 
-from tests.e2e.server import Api, Server, collect, new_shop, silence
-from tests.security.attack import broken_invariants, refused, rows, second_process, serve
+from tests.security.attack import broken_invariants, refused, rows, serve
+from tests.support.frames import collect, silence
+from tests.support.servers import Api, Server, new_shop, second_process
 
 
 async def _paid_order(api: Api, server: Server) -> tuple[str, dict[str, Any], str]:

@@ -18,8 +18,9 @@ import pytest
 import websockets
 from websockets.exceptions import InvalidStatus
 
-from tests.e2e.server import Api, Server, collect, new_shop, silence
 from tests.security.attack import serve
+from tests.support.frames import collect, silence
+from tests.support.servers import Api, Server, new_shop
 
 ALLOWED = "https://console.example"
 CAP = 3
