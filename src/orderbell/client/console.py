@@ -130,10 +130,16 @@ class ConsoleClient:
                 if fresh:
                     await self.login()
                 async with websockets.connect(self._socket_url(), open_timeout=10) as ws:
-                    yield Status("connected")
-                    attempt = 0
+                    connected = False
                     async for message in ws:
-                        event = self._event(orjson.loads(message))
+                        frame = orjson.loads(message)
+                        if not connected:
+                            # The server sends "hello" once the console is
+                            # registered: from then on no alert passes it by.
+                            connected = True
+                            attempt = 0
+                            yield Status("connected")
+                        event = self._event(frame)
                         if event is None:
                             continue
                         yield event
