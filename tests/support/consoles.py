@@ -72,6 +72,12 @@ class RecordingConsole:
         return int(self.wire[-1]["seq"]) if self.wire else 0
 
     @property
+    def hellos(self) -> int:
+        """How many times the server said it registered this console (protocol 2):
+        an alert raised after that reaches it live."""
+        return sum(1 for f in self.controls if f.get("type") == "hello")
+
+    @property
     def connects(self) -> int:
         """How many connections were opened."""
         return len(self.connections)
