@@ -25,6 +25,7 @@ from orderbell.client import (
 )
 from tests.support.polling import wait_until
 from tests.support.servers import PASSWORD, Api, free_port, new_shop, running_server
+from tests.support.terminal import read_lines, start_listen
 
 
 async def consume(client: ConsoleClient, into: list[Any]) -> None:
@@ -148,14 +149,6 @@ def test_blocking_client_receives_and_confirms(tmp_path: Path) -> None:
             assert console.order(order_id)["status"] == 3
 
 
-async def read_json_lines(stream: Any, into: list[dict[str, Any]]) -> None:
-    while True:
-        line = await asyncio.to_thread(stream.readline)
-        if not line:
-            return
-        into.append(orjson.loads(line))
-
-
 async def test_the_terminal_listener_shows_alerts_across_a_restart(tmp_path: Path) -> None:
     with running_server(tmp_path) as server:
         api = Api(server)
@@ -163,47 +156,30 @@ async def test_the_terminal_listener_shows_alerts_across_a_restart(tmp_path: Pat
             kit = await new_shop(server.database_url)
             customer, address = await api.new_customer()
             env = dict(os.environ, ORDERBELL_PASSWORD=PASSWORD)
-            listener = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "orderbell",
-                    "listen",
-                    "--url",
-                    server.base_url,
-                    "--user",
-                    kit.username,
-                    "--json",
-                    "--state-file",
-                    str(tmp_path / "listen.seq"),
-                ],
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            lines: list[dict[str, Any]] = []
+            listener = start_listen(server, kit.username, tmp_path / "listen.seq")
+            raw: list[str] = []
             assert listener.stdout is not None and listener.stderr is not None
-            reader = asyncio.create_task(read_json_lines(listener.stdout, lines))
+            reader = asyncio.create_task(read_lines(listener.stdout, raw))
             try:
                 assert "connected" in await asyncio.to_thread(listener.stderr.readline)
                 order = await api.place_order(
                     customer, address, [kit.dish_ids[0], kit.dish_ids[1]], remark="少辣"
                 )
                 await api.pay(customer, order["orderNumber"])
-                await wait_until(lambda: len(lines) == 1)
+                await wait_until(lambda: len(raw) == 1)
                 server.stop()
                 server.start()
                 second = await api.place_order(customer, address, [kit.dish_ids[0]])
                 await api.pay(customer, second["orderNumber"])
                 await api.ok("GET", f"/user/order/reminder/{second['id']}", token=customer)
-                await wait_until(lambda: len(lines) == 3)
+                await wait_until(lambda: len(raw) == 3)
             finally:
                 listener.terminate()
                 listener.wait(10)
                 reader.cancel()
                 listener.stdout.close()
                 listener.stderr.close()
+            lines = [orjson.loads(line) for line in raw]
             assert [(x["event"], x["seq"], x["type"]) for x in lines] == [
                 ("alert", 1, 1),
                 ("alert", 2, 1),

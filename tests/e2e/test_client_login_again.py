@@ -13,11 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 import sqlite3
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -33,6 +30,7 @@ from orderbell.storage.database import Database
 from orderbell.storage.tables import Merchant, utcnow
 from tests.support.polling import wait_until
 from tests.support.servers import PASSWORD, Api, Server, ShopKit, new_shop, running_server
+from tests.support.terminal import read_lines, start_listen
 
 FIRST_KEY = "first-signing-key-of-these-tests-0c7d2e91"
 SECOND_KEY = "second-signing-key-of-these-tests-5a1f08b3"
@@ -228,35 +226,11 @@ async def test_a_refused_password_still_ends_events_with_login_failed(
         assert console.statuses("reconnecting", "429"), "the pause was waited out first"
 
 
-async def read_lines(stream: Any, into: list[str]) -> None:
-    while line := await asyncio.to_thread(stream.readline):
-        into.append(line)
-
-
 async def test_orderbell_listen_keeps_running_through_a_failed_login_again(
     server: Server, api: Api, tmp_path: Path
 ) -> None:
     kit = await new_shop(server.database_url)
-    listener = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "orderbell",
-            "listen",
-            "--url",
-            server.base_url,
-            "--user",
-            kit.username,
-            "--json",
-            "--state-file",
-            str(tmp_path / "listen.seq"),
-        ],
-        env=dict(os.environ, ORDERBELL_PASSWORD=PASSWORD),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        text=True,
-    )
+    listener = start_listen(server, kit.username, tmp_path / "listen.seq")
     assert listener.stdout is not None and listener.stderr is not None
     out: list[str] = []
     err: list[str] = []
