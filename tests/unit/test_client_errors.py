@@ -39,6 +39,7 @@ def test_retry_after_in_seconds_or_as_a_date() -> None:
     past = format_datetime(datetime.now(UTC) - timedelta(hours=1), usegmt=True)
     assert refusal(503, {"Retry-After": past}).retry_after == 0
     assert refusal(429, {"Retry-After": "soon"}).retry_after is None
+    assert refusal(429, {"Retry-After": "inf"}).retry_after is None
     assert refusal(429).retry_after is None
 
 
