@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.e2e.server import Api, Server
+from tests.support.servers import Api, Server
 
 
 def require_service(name: str, available: bool, how: str) -> None:

@@ -10,6 +10,7 @@ from orderbell.storage.database import Database
 from tests.browser.console import SPOKEN_NEW_ORDER, Console
 from tests.browser.orders import customer_view, paid_order, remind, shop_view
 from tests.e2e.server import PASSWORD, Api, Server, new_shop
+from tests.support.polling import wait_until
 
 
 async def test_a_paid_order_shows_a_card_rings_and_speaks(
@@ -315,11 +316,11 @@ async def test_an_alert_from_another_order_system_is_announced_once_and_put_away
             "/admin/employee/login", json={"username": kit.username, "password": PASSWORD}
         )
         headers = {"token": login.json()["data"]["token"]}
-        for _ in range(50):
-            still_open = (await http.get("/admin/alert/unhandled", headers=headers)).json()["data"]
-            if not still_open:
-                break
-            await page.wait_for_timeout(100)
-    assert still_open == []
+
+        async def put_away() -> bool:
+            answer = await http.get("/admin/alert/unhandled", headers=headers)
+            return answer.json()["data"] == []
+
+        await wait_until(put_away, 10, interval=0.1, what="the alert to be put away on the server")
     assert console.errors == []
     await console.close()

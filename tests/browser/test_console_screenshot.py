@@ -67,8 +67,13 @@ async def test_a_board_with_orders_in_every_column(
     await expect(console.notices).to_have_count(4)
     await expect(page.locator("#sound-status")).to_have_attribute("data-state", "on")
     await console.wait_connected()
-    # Let the chime and card animations settle on a steady frame.
-    await page.wait_for_timeout(300)
+    # A steady frame: every animation that ends has ended (a new order's
+    # card pulses on until it is accepted).
+    await page.evaluate(
+        """Promise.all(document.getAnimations()
+            .filter(a => a.effect.getComputedTiming().iterations !== Infinity)
+            .map(a => a.finished))"""
+    )
 
     update = os.environ.get("ORDERBELL_UPDATE_SCREENSHOT") == "1" or not PICTURE.exists()
     target = PICTURE if update else tmp_path / "console.png"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.server import Server, running_server
+from tests.support.servers import Server, running_server
 
 
 @pytest.fixture(scope="module")

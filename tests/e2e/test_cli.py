@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.server import running_server
+from tests.support.servers import running_server
 
 
 def orderbell(

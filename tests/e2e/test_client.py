@@ -23,20 +23,14 @@ from orderbell.client import (
     ServerUnreachable,
     Status,
 )
-from tests.e2e.server import PASSWORD, Api, free_port, new_shop, running_server
+from tests.support.polling import wait_until
+from tests.support.servers import PASSWORD, Api, free_port, new_shop, running_server
+from tests.support.terminal import read_lines, start_listen
 
 
 async def consume(client: ConsoleClient, into: list[Any]) -> None:
     async for event in client.events():
         into.append(event)
-
-
-async def wait_until(check: Any, within: float = 15) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not check():
-        assert loop.time() < deadline, "timed out"
-        await asyncio.sleep(0.05)
 
 
 def alerts(events: list[Any]) -> list[Alert]:
@@ -90,11 +84,14 @@ async def test_sdk_receives_confirms_and_survives_restarts_without_loss_or_repea
             await client.login()
             task = asyncio.create_task(consume(client, later))
             await wait_until(lambda: len(alerts(later)) == 2)
-            await asyncio.sleep(0.3)
+            # One more alert, raised now: all that came before it has arrived
+            # by the time it does, a repeat included.
+            await paid_order()
+            await wait_until(lambda: any(a.seq == 5 for a in alerts(later)))
             task.cancel()
             await client.aclose()
             seqs = [a.seq for a in alerts(events)] + [a.seq for a in alerts(later)]
-            assert seqs == [1, 2, 3, 4]
+            assert seqs == [1, 2, 3, 4, 5]
         finally:
             await api.aclose()
 
@@ -131,31 +128,25 @@ def test_blocking_client_receives_and_confirms(tmp_path: Path) -> None:
 
         kit, customer, order_id, number = asyncio.run(setup())
 
-        def pay_soon() -> None:
-            async def pay() -> None:
-                api = Api(server)
-                try:
-                    await asyncio.sleep(0.5)
-                    await api.pay(customer, number)
-                finally:
-                    await api.aclose()
-
-            asyncio.run(pay())
+        async def pay() -> None:
+            api = Api(server)
+            try:
+                await api.pay(customer, number)
+            finally:
+                await api.aclose()
 
         with BlockingConsoleClient(server.base_url, kit.username, PASSWORD) as console:
-            threading.Thread(target=pay_soon).start()
-            received = next(iter(console.alerts(timeout=10)))
-            assert (received.type, received.order_id) == (1, order_id)
+            received: list[Alert] = []
+            for event in console.events(timeout=30):
+                if isinstance(event, Status) and event.state == "connected":
+                    # Paid once the server has the console: the alert reaches it live.
+                    threading.Thread(target=asyncio.run, args=(pay(),)).start()
+                elif isinstance(event, Alert):
+                    received.append(event)
+                    break
+            assert [(a.type, a.order_id) for a in received] == [(1, order_id)]
             console.confirm(order_id)
             assert console.order(order_id)["status"] == 3
-
-
-async def read_json_lines(stream: Any, into: list[dict[str, Any]]) -> None:
-    while True:
-        line = await asyncio.to_thread(stream.readline)
-        if not line:
-            return
-        into.append(orjson.loads(line))
 
 
 async def test_the_terminal_listener_shows_alerts_across_a_restart(tmp_path: Path) -> None:
@@ -165,47 +156,30 @@ async def test_the_terminal_listener_shows_alerts_across_a_restart(tmp_path: Pat
             kit = await new_shop(server.database_url)
             customer, address = await api.new_customer()
             env = dict(os.environ, ORDERBELL_PASSWORD=PASSWORD)
-            listener = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "orderbell",
-                    "listen",
-                    "--url",
-                    server.base_url,
-                    "--user",
-                    kit.username,
-                    "--json",
-                    "--state-file",
-                    str(tmp_path / "listen.seq"),
-                ],
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            lines: list[dict[str, Any]] = []
+            listener = start_listen(server, kit.username, tmp_path / "listen.seq")
+            raw: list[str] = []
             assert listener.stdout is not None and listener.stderr is not None
-            reader = asyncio.create_task(read_json_lines(listener.stdout, lines))
+            reader = asyncio.create_task(read_lines(listener.stdout, raw))
             try:
                 assert "connected" in await asyncio.to_thread(listener.stderr.readline)
                 order = await api.place_order(
                     customer, address, [kit.dish_ids[0], kit.dish_ids[1]], remark="少辣"
                 )
                 await api.pay(customer, order["orderNumber"])
-                await wait_until(lambda: len(lines) == 1)
+                await wait_until(lambda: len(raw) == 1)
                 server.stop()
                 server.start()
                 second = await api.place_order(customer, address, [kit.dish_ids[0]])
                 await api.pay(customer, second["orderNumber"])
                 await api.ok("GET", f"/user/order/reminder/{second['id']}", token=customer)
-                await wait_until(lambda: len(lines) == 3, within=20)
+                await wait_until(lambda: len(raw) == 3)
             finally:
                 listener.terminate()
                 listener.wait(10)
                 reader.cancel()
                 listener.stdout.close()
                 listener.stderr.close()
+            lines = [orjson.loads(line) for line in raw]
             assert [(x["event"], x["seq"], x["type"]) for x in lines] == [
                 ("alert", 1, 1),
                 ("alert", 2, 1),

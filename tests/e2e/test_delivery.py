@@ -24,8 +24,11 @@ from sqlalchemy import func, select
 
 from orderbell.storage.database import Database
 from orderbell.storage.tables import AlertRow
-from tests.e2e.consoles import ResumingConsole, seed_unpaid_orders
-from tests.e2e.server import Api, Server, collect, new_shop, running_server, silence
+from tests.support.consoles import ResumingConsole
+from tests.support.frames import collect, silence
+from tests.support.orders import seed_unpaid_orders
+from tests.support.polling import wait_until
+from tests.support.servers import Api, Server, new_shop, running_server
 
 
 def customer_id(token: str) -> int:
@@ -79,20 +82,24 @@ async def test_consoles_see_every_alert_once_in_order_across_two_kills(tmp_path:
                 shop_id=shop_a.shop_id,
                 dish_id=shop_a.dish_ids[0],
                 customer_id=cid,
-                count=200,
+                count=201,
             )
             orders_b = await seed_unpaid_orders(
                 server.database_url,
                 shop_id=shop_b.shop_id,
                 dish_id=shop_b.dish_ids[0],
                 customer_id=cid,
-                count=20,
+                count=21,
             )
+            # The last order of each shop is paid once all others arrived: what
+            # came before it, a repeat included, is in by the time it is.
+            last_a, last_b = orders_a[-1][1], orders_b[-1][1]
             token_a = await api.merchant_token(shop_a.username)
             token_b = await api.merchant_token(shop_b.username)
             consoles_a = [ResumingConsole(server, token_a).start() for _ in range(3)]
             console_b = ResumingConsole(server, token_b).start()
-            await asyncio.sleep(0.5)
+            everyone = [*consoles_a, console_b]
+            await wait_until(lambda: all(c.hellos for c in everyone), what="consoles registered")
 
             paid = 0
             kills = 0
@@ -105,23 +112,26 @@ async def test_consoles_see_every_alert_once_in_order_across_two_kills(tmp_path:
                     server.stop(signal.SIGKILL)
                     server.start()
 
-            numbers = [n for _, n in orders_a] + [n for _, n in orders_b]
+            numbers = [n for _, n in orders_a[:-1]] + [n for _, n in orders_b[:-1]]
             numbers.sort(key=lambda n: hash(n))  # interleave the two shops
             await pay_all(server, token, numbers, on_paid=count_and_kill)
             assert kills == 2
             for console in consoles_a:
                 await console.wait_for(200)
             await console_b.wait_for(20)
-            await asyncio.sleep(0.5)  # anything extra would arrive now
-            for console in [*consoles_a, console_b]:
+            await pay_all(server, token, [last_a, last_b])
+            for console in consoles_a:
+                await console.wait_for(201)
+            await console_b.wait_for(21)
+            for console in everyone:
                 await console.stop()
 
             for console in consoles_a:
-                assert console.seqs == list(range(1, 201)), console.seqs[:30]
+                assert console.seqs == list(range(1, 202)), console.seqs[:30]
                 assert {f["shopId"] for f in console.wire} == {shop_a.shop_id}
                 assert sorted(f["orderId"] for f in console.wire) == sorted(i for i, _ in orders_a)
                 assert console.connects >= 3, "each console reconnected after each kill"
-            assert console_b.seqs == list(range(1, 21))
+            assert console_b.seqs == list(range(1, 22))
             assert {f["shopId"] for f in console_b.wire} == {shop_b.shop_id}
 
             db = Database(server.database_url)
@@ -139,7 +149,7 @@ async def test_consoles_see_every_alert_once_in_order_across_two_kills(tmp_path:
                     ).all()
             finally:
                 await db.dispose()
-            assert len(per_order) == 220
+            assert len(per_order) == 222
             assert all(n == 1 for _, n in per_order)
         finally:
             await api.aclose()
@@ -224,7 +234,9 @@ async def test_a_stuck_console_delays_nobody_and_recovers_by_resuming(tmp_path: 
                 for c in consoles:
                     c.wire.append({"seq": first_seq - 1})  # resume point: only this run's alerts
                     c.start()
-                await asyncio.sleep(0.5)
+                # Connected with since: an alert raised before the server registered
+                # a console comes by replay, so connected is enough.
+                await wait_until(lambda: all(c.connects for c in consoles), what="consoles")
                 started = time.monotonic()
                 await pay_all(server, token, numbers)
                 for c in consoles:
@@ -244,7 +256,9 @@ async def test_a_stuck_console_delays_nobody_and_recovers_by_resuming(tmp_path: 
             print(
                 f"\n1000 alerts to 10 consoles: {baseline:.2f}s alone, {with_stuck:.2f}s beside a stuck console"
             )
-            assert with_stuck < baseline * 3 + 2
+            # A generous budget: a stuck console that held the others up would
+            # make them wait for its cut-off, many times the baseline.
+            assert with_stuck < baseline * 4 + 5
 
             # The stuck console reads again: what was in flight, then the cut-off.
             received, code = await asyncio.to_thread(stuck.read_all, 10)
@@ -263,10 +277,14 @@ async def test_a_stuck_console_delays_nobody_and_recovers_by_resuming(tmp_path: 
 
 LISTENER = """
 import sys, websocket
+from websocket import ABNF
 ws = websocket.create_connection(sys.argv[1], timeout=60)
 print(ws.sock.getsockname()[1], flush=True)
 while True:
-    ws.recv()
+    opcode, frame = ws.recv_data_frame(control_frame=True)
+    if opcode == ABNF.OPCODE_PING:
+        ws.pong(frame.data)
+        print("ping", flush=True)
 """
 
 
@@ -296,19 +314,22 @@ async def test_a_console_whose_peer_vanished_is_dropped_within_the_heartbeat_tim
             try:
                 assert listener.stdout is not None
                 port = int(await asyncio.to_thread(listener.stdout.readline))
-                await asyncio.sleep(2.5)
+                # Three pings answered: longer than the timeout (2 s) with a ping a second.
+                for _ in range(3):
+                    assert await asyncio.to_thread(listener.stdout.readline) == "ping\n"
                 assert tcp_state(port) == "ESTABLISHED", "a live console that answers pings stays"
                 os.kill(listener.pid, signal.SIGSTOP)
                 stopped = time.monotonic()
-                while tcp_state(port) == "ESTABLISHED" and time.monotonic() - stopped < 20:
-                    await asyncio.sleep(0.1)
+                await wait_until(
+                    lambda: tcp_state(port) != "ESTABLISHED", 30, interval=0.1, what="the drop"
+                )
                 gone_after = time.monotonic() - stopped
                 print(
                     f"\nstopped console dropped after {gone_after:.1f}s (interval 1s + timeout 2s)"
                 )
                 assert tcp_state(port) in ("CLOSE_WAIT", None), "the server closed its side"
-                # Interval 1 s + timeout 2 s, plus slack for a busy machine.
-                assert gone_after < 10
+                # Interval 1 s + timeout 2 s, plus generous slack for a busy machine.
+                assert gone_after < 20
             finally:
                 os.kill(listener.pid, signal.SIGCONT)
                 listener.kill()
@@ -474,8 +495,9 @@ async def test_an_alert_committed_but_never_published_is_relayed(tmp_path: Path)
             merchant = await api.merchant_token(kit.username)
             customer, address = await api.new_customer()
             order = await api.place_order(customer, address, [kit.dish_ids[0]])
-            async with websockets.connect(server.ws_url(merchant)) as ws:
-                await asyncio.sleep(0.3)
+            async with websockets.connect(server.ws_url(merchant, protocol="2")) as ws:
+                # Registered and caught up: the relay's alert can only come live.
+                assert [f["type"] for f in await collect(ws, 2)] == ["hello", "synced"]
                 # What a process that died right after commit leaves behind:
                 # the order paid and its alert in the log, never published.
                 from orderbell.domain.alerts import AlertType

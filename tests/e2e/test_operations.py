@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 from pathlib import Path
 
 import orjson
 import websockets
 
-from tests.e2e.server import Api, Server, collect, new_shop, running_server
+from tests.support.frames import collect
+from tests.support.polling import wait_until
+from tests.support.servers import Api, Server, new_shop, running_server
 
 
 def metric(text: str, name: str, labels: str = "") -> float:
@@ -34,9 +35,12 @@ async def test_metrics_move_as_alerts_flow(tmp_path: Path) -> None:
             before = (await api.http.get("/metrics")).text
             assert metric(before, "orderbell_consoles_connected") == 0
             async with (
-                websockets.connect(server.ws_url(merchant)) as c1,
-                websockets.connect(server.ws_url(merchant)) as c2,
+                websockets.connect(server.ws_url(merchant, protocol="2")) as c1,
+                websockets.connect(server.ws_url(merchant, protocol="2")) as c2,
             ):
+                # Registered with the server (hello) and caught up (synced).
+                for ws in (c1, c2):
+                    assert [f["type"] for f in await collect(ws, 2)] == ["hello", "synced"]
                 order = await api.place_order(customer, address, [kit.dish_ids[0]])
                 await api.pay(customer, order["orderNumber"])
                 await collect(c1, 1)
@@ -57,12 +61,12 @@ async def test_metrics_move_as_alerts_flow(tmp_path: Path) -> None:
             assert metric(after, "orderbell_replayed_alerts_total") == 1
             assert metric(after, "orderbell_slow_console_disconnects_total") == 0
             assert metric(after, "orderbell_broker_reconnects_total") == 0
-            for _ in range(50):
-                if metric(after, "orderbell_consoles_live") == 0:
-                    break
-                await asyncio.sleep(0.1)
-                after = (await api.http.get("/metrics")).text
-            assert metric(after, "orderbell_consoles_live") == 0
+
+            async def all_left() -> str | None:
+                text = (await api.http.get("/metrics")).text
+                return text if metric(text, "orderbell_consoles_live") == 0 else None
+
+            after = await wait_until(all_left, what="the live consoles to be gone")
             assert metric(after, "orderbell_consoles_connected") == 0
         finally:
             await api.aclose()

@@ -8,7 +8,8 @@ import sys
 
 import websockets
 
-from tests.e2e.server import Api, Server, collect, new_shop, silence
+from tests.support.frames import collect, silence
+from tests.support.servers import Api, Server, new_shop
 
 
 def create_key(server: Server, shop_id: int) -> str:

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import redis
 
-from tests.e2e.server import free_port
+from tests.support.servers import free_port
 
 T = TypeVar("T")
 

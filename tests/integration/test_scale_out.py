@@ -14,19 +14,12 @@ from sqlalchemy import text
 
 from orderbell.broker.redis import channel_name
 from orderbell.storage.database import Database
-from tests.e2e.server import Api, Server, new_shop
-from tests.integration.cluster import (
-    Console,
-    all_received,
-    cluster,
-    consoles,
-    expected,
-    logged_seqs,
-    place_many,
-    place_orders,
-    report,
-)
 from tests.integration.services import PrivateRedis, drop_redis_clients
+from tests.support.cluster import all_received, cluster, consoles, expected, report
+from tests.support.consoles import Console
+from tests.support.orders import logged_seqs, place_many, place_orders
+from tests.support.polling import wait_until
+from tests.support.servers import Api, Server, new_shop
 
 pytestmark = pytest.mark.e2e
 
@@ -111,8 +104,9 @@ async def test_redis_connections_dropped_mid_stream_lose_and_repeat_nothing(
     async with consoles(Console([a], token), Console([b], token), Console([b], token)) as watching:
         stream = asyncio.create_task(pay_in_turn(apis, orders, pace=0.03))
         dropped = 0
-        for _ in range(3):
-            await asyncio.sleep(0.3)
+        for received in (8, 16, 24):
+            # Mid-stream: once the consoles have had that many alerts.
+            await wait_until(lambda n=received: len(watching[0].seqs) >= n, what=f"{received}")
             # Both processes' subscriber and publisher connections, as if Redis restarted.
             dropped += await drop_redis_clients(redis_url, prefix)
         await stream
@@ -140,7 +134,12 @@ async def test_redis_down_for_a_while_mid_stream_then_back(
                 # Payments go on while Redis is gone: committed, not yet delivered.
                 await pay_in_turn(apis, orders[10:20], pace=0.05)
                 assert await logged_seqs(postgres_url, kit.shop_id) == expected(20)
-                await asyncio.sleep(1.0)
+
+                async def both_see_redis_gone() -> bool:
+                    answers = [await api.http.get("/readyz") for api in apis]
+                    return all(r.status_code == 503 for r in answers)
+
+                await wait_until(both_see_redis_gone, what="the processes to notice")
                 own_redis.start()
                 await pay_in_turn(apis, orders[20:])
                 assert await all_received(watching, 30) == [expected(30)] * 4, report(
@@ -175,7 +174,8 @@ async def test_a_process_killed_mid_stream_its_consoles_resume_on_the_other(
                 await asyncio.sleep(0.02)
 
         stream = asyncio.create_task(pay_all())
-        await asyncio.sleep(0.4)
+        # Mid-stream: once some alerts have reached every console.
+        await wait_until(lambda: all(len(c.seqs) >= 8 for c in watching), what="8 alerts each")
         a.stop(signal.SIGKILL)
         await stream
         assert await logged_seqs(b.database_url, kit.shop_id) == expected(40)
@@ -209,7 +209,8 @@ async def test_duplicate_publishes_reach_no_console_twice(
                     ),
                     {"shop": kit.shop_id},
                 )
-            for _ in range(100):
+
+            async def all_published() -> bool:
                 async with db.sessions() as session:
                     left = await session.scalar(
                         text(
@@ -217,10 +218,9 @@ async def test_duplicate_publishes_reach_no_console_twice(
                         ),
                         {"shop": kit.shop_id},
                     )
-                if left == 0:
-                    break
-                await asyncio.sleep(0.1)
-            assert left == 0, "the relay did not publish the alerts again"
+                return left == 0
+
+            await wait_until(all_published, interval=0.1, what="the relay to publish them again")
         finally:
             await db.dispose()
 

@@ -33,8 +33,8 @@ from orderbell.services.schedule import (
 from orderbell.storage.database import Database
 from orderbell.storage.schema import upgrade_database
 from orderbell.storage.tables import AlertRow, Order
-from tests.e2e.server import ShopKit, new_shop
 from tests.integration.services import in_thread
+from tests.support.servers import ShopKit, new_shop
 
 _phones = itertools.count(int(time.time() * 1000) % 10**7)
 

@@ -3,7 +3,6 @@ not work, and checks that the database holds nothing half-written."""
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections.abc import Iterator, Mapping
 from contextlib import closing, contextmanager
@@ -14,7 +13,7 @@ from typing import Any
 import httpx
 import jwt
 
-from tests.e2e.server import Server, free_port, migrate
+from tests.support.servers import Server, running_server
 
 #: The secret the servers of these tests sign with, so that tests can make
 #: tokens the server must refuse (expired, with a bad role) yet that are
@@ -32,28 +31,12 @@ def serve(
     tmp: Path, *, log_level: str = "warning", database_url: str | None = None, **settings: str
 ) -> Iterator[Server]:
     """A migrated database (a SQLite file unless ``database_url`` names another) and
-    an orderbell server on it, signing with SECRET."""
-    tmp.mkdir(parents=True, exist_ok=True)
-    database_url = database_url or f"sqlite+aiosqlite:///{tmp / 'orderbell.db'}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERBELL_")}
-    env.update(
-        ORDERBELL_DATABASE_URL=database_url,
-        ORDERBELL_SECRET_KEY=SECRET,
-        ORDERBELL_LOG_LEVEL=log_level,
-    )
-    env.update({f"ORDERBELL_{k.upper()}": v for k, v in settings.items()})
-    migrate(env)
-    server = Server(free_port(), database_url, tmp / "server.log", env)
-    server.start()
-    try:
+    an orderbell server on it, signing with SECRET, without this run's ORDERBELL_*
+    variables."""
+    with running_server(
+        tmp, database_url=database_url, log_level=log_level, secret=SECRET, clean=True, **settings
+    ) as server:
         yield server
-    finally:
-        server.stop()
-
-
-def second_process(first: Server, tmp: Path) -> Server:
-    """Another server process on the same database as ``first`` (not started)."""
-    return Server(free_port(), first.database_url, tmp / "second.log", dict(first.env))
 
 
 def token(

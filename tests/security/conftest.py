@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.server import Server
 from tests.security.attack import serve
+from tests.support.servers import Server
 
 
 @pytest.fixture(scope="module")

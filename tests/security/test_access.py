@@ -19,7 +19,6 @@ import httpx
 import pytest
 import websockets
 
-from tests.e2e.server import Server, collect, silence
 from tests.security.attack import (
     OTHER_SECRET,
     broken_invariants,
@@ -30,6 +29,8 @@ from tests.security.attack import (
     token,
 )
 from tests.security.world import World, build_world
+from tests.support.frames import collect, silence
+from tests.support.servers import Server
 
 NOWHERE = 2**31 - 1  # a valid id that no row has
 

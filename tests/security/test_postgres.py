@@ -14,9 +14,9 @@ import httpx
 import pytest
 
 from tests.conftest import require_service
-from tests.e2e.server import PASSWORD, Api, Server, new_shop
 from tests.integration.services import POSTGRES_URLS, postgres_admin_url, postgres_database
-from tests.security.attack import refused, second_process, serve
+from tests.security.attack import refused, serve
+from tests.support.servers import PASSWORD, Api, Server, new_shop, second_process
 
 NUL = "a\x00b"
 

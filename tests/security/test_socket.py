@@ -18,8 +18,10 @@ import pytest
 import websockets
 from websockets.exceptions import InvalidStatus
 
-from tests.e2e.server import Api, Server, collect, new_shop, silence
 from tests.security.attack import serve
+from tests.support.frames import collect, silence
+from tests.support.polling import wait_until
+from tests.support.servers import Api, Server, new_shop
 
 ALLOWED = "https://console.example"
 CAP = 3
@@ -157,6 +159,8 @@ codes, sent, deadline = [], 0, time.monotonic() + seconds
 frame = "ping " * 1000
 while time.monotonic() < deadline:
     ws = websocket.create_connection(url, timeout=5)
+    if not codes:
+        print("flooding", flush=True)
     code = None
     try:
         while time.monotonic() < deadline and code is None:
@@ -192,8 +196,10 @@ async def test_a_flooding_console_is_closed_and_slows_no_one(server: Server) -> 
 
     try:
         async with (
-            websockets.connect(server.ws_url(merchant, sid="calm")) as one,
-            websockets.connect(server.ws_url(merchant, sid="calm")) as two,
+            # since=0: an alert raised before the server registered a calm
+            # console still reaches it, by replay.
+            websockets.connect(server.ws_url(merchant, sid="calm", since="0")) as one,
+            websockets.connect(server.ws_url(merchant, sid="calm", since="0")) as two,
         ):
             # The attacker is another process, flooding (and coming back each
             # time it is thrown out) for as long as the alerts go out.
@@ -206,14 +212,14 @@ async def test_a_flooding_console_is_closed_and_slows_no_one(server: Server) -> 
                 stdout=asyncio.subprocess.PIPE,
             )
             listeners = [asyncio.create_task(listen(ws)) for ws in (one, two)]
-            await asyncio.sleep(0.5)
+            assert flooder.stdout is not None
+            assert await asyncio.wait_for(flooder.stdout.readline(), 30) == b"flooding\n"
             for order in orders:
                 await api.pay(customer, str(order["orderNumber"]))
                 paid_at[int(order["id"])] = time.monotonic()
-                await asyncio.sleep(0.1)
-            deadline = time.monotonic() + 5
-            while time.monotonic() < deadline and sum(map(len, arrived.values())) < 40:
-                await asyncio.sleep(0.05)
+                await asyncio.sleep(0.1)  # the pace of a busy lunch, not a wait for anything
+            with contextlib.suppress(AssertionError):  # the asserts below tell what is missing
+                await wait_until(lambda: sum(map(len, arrived.values())) >= 40)
             out, _ = await asyncio.wait_for(flooder.communicate(), 30)
             for task in listeners:
                 task.cancel()
@@ -226,7 +232,9 @@ async def test_a_flooding_console_is_closed_and_slows_no_one(server: Server) -> 
     assert sorted(arrived) == sorted(paid_at), "every alert reached the calm consoles"
     assert all(len(times) == 2 for times in arrived.values())
     lateness = [max(times) - paid_at[oid] for oid, times in arrived.items()]
-    assert max(lateness) < 1.0, f"alerts arrived up to {max(lateness):.2f}s after payment"
+    # A generous budget for a busy machine; a console held up by the flood
+    # would wait for the flooder's cut-offs, seconds each.
+    assert max(lateness) < 3.0, f"alerts arrived up to {max(lateness):.2f}s after payment"
     assert len(report["codes"]) >= 2 and set(report["codes"]) == {1008}, report
     assert report["sent"] >= 60 * len(report["codes"]), report
 

@@ -24,8 +24,8 @@ from hypothesis.stateful import (
 
 from orderbell.domain.errors import BusinessError
 from orderbell.domain.orders import Action, OrderState, OrderStatus, PayStatus, apply
-from tests.e2e.server import Api, Server, new_shop
 from tests.security.attack import broken_invariants, rows, serve
+from tests.support.servers import Api, Server, new_shop
 
 MAX_REMINDERS = 2
 

@@ -7,7 +7,7 @@ import itertools
 
 import pytest
 
-from tests.e2e.server import PASSWORD, Api, Server, new_shop
+from tests.support.servers import PASSWORD, Api, Server, new_shop
 
 SQL = "Robert'); DROP TABLE orders;--"
 HTML = "<script>alert('x')</script>"

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from orderbell.services.publishing import create_api_key
 from orderbell.storage.database import Database
-from tests.e2e.server import Api, Server, new_shop
+from tests.support.servers import Api, Server, new_shop
 
 VICTIM_REMARK = "victim-remark-7Qx"
 

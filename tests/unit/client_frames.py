@@ -1,21 +1,5 @@
-"""WebSocket frames as a console sends them, for tests that feed a server protocol."""
+"""Client frames, now in ``tests.support.frames``; kept for the tests that import them here."""
 
-from __future__ import annotations
+from tests.support.frames import masked
 
-import os
-import struct
-
-
-def masked(opcode: int, payload: bytes, *, fin: bool = True) -> bytes:
-    """A client frame: clients mask every frame (RFC 6455)."""
-    mask = os.urandom(4)
-    first = opcode | (0x80 if fin else 0)
-    size = len(payload)
-    if size < 126:
-        head = bytes((first, 0x80 | size))
-    elif size < 1 << 16:
-        head = bytes((first, 0x80 | 126)) + struct.pack("!H", size)
-    else:
-        head = bytes((first, 0x80 | 127)) + struct.pack("!Q", size)
-    body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-    return head + mask + body
+__all__ = ["masked"]

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
 import random
 import secrets
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -90,6 +93,8 @@ class ConsoleClient:
         Raises:
             LoginFailed: wrong username or password.
             ServerUnreachable: the server did not answer.
+            ApiError: any other refusal; ``transient`` (429 from the login
+                throttle, or a server error) says that a later try may work.
         """
         try:
             response = await self._http.post(
@@ -108,42 +113,63 @@ class ConsoleClient:
         """Every event, forever: alerts (once each, in order), handled notices,
         resets and connection changes. Reconnects by itself.
 
+        A login that cannot be done now (no answer, a server error, or the
+        login throttle's 429) is tried again with the same backoff as a lost
+        connection, after at least the ``Retry-After`` the server asked for;
+        each wait is yielded as a ``reconnecting`` status.
+
         Raises:
-            LoginFailed: the server refused the login (also after a token expired).
+            LoginFailed: the server refused the username or password (also
+                when logging in again after a token expired), or refused a
+                token it had just issued.
         """
         attempt = 0
-        relogged = False
         while True:
-            if self._token is None:
-                await self.login()
+            fresh = self._token is None
+            delay: float | None = None
             try:
+                if fresh:
+                    await self.login()
                 async with websockets.connect(self._socket_url(), open_timeout=10) as ws:
-                    yield Status("connected")
-                    attempt = 0
+                    connected = False
                     async for message in ws:
-                        event = self._event(orjson.loads(message))
+                        frame = orjson.loads(message)
+                        if not connected:
+                            # The server sends "hello" once the console is
+                            # registered: from then on no alert passes it by.
+                            connected = True
+                            attempt = 0
+                            yield Status("connected")
+                        event = self._event(frame)
                         if event is None:
                             continue
                         yield event
                         if isinstance(event, Alert):
                             self._save_seq(event.seq)
                     reason = f"closed ({ws.close_code})"
+            except ServerUnreachable as exc:
+                reason = f"login: {exc}"
+            except ApiError as exc:
+                if not exc.transient:
+                    raise
+                reason, delay = f"login: {exc}", exc.retry_after
             except websockets.ConnectionClosed as exc:
                 code = exc.rcvd.code if exc.rcvd else None
-                if code == CLOSE_UNAUTHORIZED and not relogged:
-                    # The token expired: one fresh login, then on as before.
-                    self._token, relogged = None, True
+                if code == CLOSE_UNAUTHORIZED and not fresh:
+                    # The token expired: log in again at once, then on as before.
+                    self._token = None
                     continue
                 if code in (CLOSE_UNAUTHORIZED, CLOSE_FORBIDDEN):
                     raise LoginFailed(exc.rcvd.reason if exc.rcvd else "refused") from exc
                 reason = f"connection lost ({code})"
             except (OSError, TimeoutError, websockets.InvalidHandshake) as exc:
                 reason = f"cannot connect: {exc}"
-            relogged = False
-            delay = random.uniform(0, min(self._backoff[1], self._backoff[0] * 2**attempt))
+            wait = random.uniform(0, min(self._backoff[1], self._backoff[0] * 2**attempt))
+            if delay is not None:
+                wait = max(wait, delay)
             attempt = min(attempt + 1, 16)
-            yield Status("reconnecting", reason, delay)
-            await asyncio.sleep(delay)
+            yield Status("reconnecting", reason, wait)
+            await asyncio.sleep(wait)
 
     async def alerts(self) -> AsyncIterator[Alert]:
         """Only the alerts of ``events()``."""
@@ -261,10 +287,33 @@ def _message(response: httpx.Response) -> str:
 
 
 def _unwrap(response: httpx.Response) -> Any:
+    status = response.status_code
     try:
         body = response.json()
     except ValueError:
-        raise ApiError(response.status_code, response.text[:200] or "not a JSON answer") from None
-    if response.status_code >= 400 or body.get("code") != 1:
-        raise ApiError(response.status_code, str(body.get("msg") or "request failed"))
+        message = response.text[:200] or "not a JSON answer"
+        raise ApiError(status, message, retry_after=_retry_after(response)) from None
+    if status >= 400 or not isinstance(body, dict) or body.get("code") != 1:
+        message = str(body.get("msg") if isinstance(body, dict) else "") or "request failed"
+        raise ApiError(status, message, retry_after=_retry_after(response))
     return body.get("data")
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """The wait a ``Retry-After`` header asks for: seconds, or an HTTP date."""
+    value = response.headers.get("retry-after", "").strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        pass
+    else:
+        return max(0.0, seconds) if math.isfinite(seconds) else None
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max(0.0, (moment - datetime.now(UTC)).total_seconds())

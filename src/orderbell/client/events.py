@@ -71,7 +71,9 @@ class Reset:
 
 @dataclass(frozen=True, slots=True)
 class Status:
-    """The connection changed: ``connected`` or ``reconnecting`` (with the delay and why)."""
+    """The connection changed: ``connected`` (the server has registered the console,
+    so every alert raised from now on reaches it) or ``reconnecting`` (with the
+    delay and why)."""
 
     state: Literal["connected", "reconnecting"]
     detail: str = ""

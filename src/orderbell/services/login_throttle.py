@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -54,11 +55,18 @@ def _iso(moment: datetime) -> str:
 
 
 class LoginThrottle:
-    """The counters of failed logins, shared by every process on the database."""
+    """The counters of failed logins, shared by every process on the database.
 
-    def __init__(self, db: Database, policy: LoginPolicy) -> None:
+    ``clock`` gives now as the naive UTC time the tables store (``utcnow``
+    unless a test passes a clock it moves by hand); windows start and end by it.
+    """
+
+    def __init__(
+        self, db: Database, policy: LoginPolicy, *, clock: Callable[[], datetime] = utcnow
+    ) -> None:
         self._db = db
         self._policy = policy
+        self._clock = clock
 
     async def begin(self, *, account: str, address: str | None) -> Attempt:
         """Count an attempt on ``account`` (for example "customer:13800000001") from
@@ -69,7 +77,7 @@ class LoginThrottle:
                 failed logins in the current window.
         """
         policy = self._policy
-        now = utcnow()
+        now = self._clock()
         counters = [("account", throttle_key("account", account), policy.max_per_account)]
         if address:
             counters.append(("address", throttle_key("address", address), policy.max_per_address))
