@@ -270,3 +270,40 @@ async def test_orderbell_listen_keeps_running_through_a_failed_login_again(
     [line] = out
     alert = orjson.loads(line)
     assert (alert["event"], alert["seq"], alert["type"]) == ("alert", 1, 1)
+
+
+async def test_orderbell_listen_waits_out_a_first_login_the_server_cannot_answer(
+    server: Server, api: Api, tmp_path: Path
+) -> None:
+    kit = await new_shop(server.database_url)
+    break_logins(server)
+    listener = start_listen(server, kit.username, tmp_path / "listen.seq")
+    assert listener.stdout is not None and listener.stderr is not None
+    out: list[str] = []
+    err: list[str] = []
+    readers = [
+        asyncio.create_task(read_lines(listener.stdout, out)),
+        asyncio.create_task(read_lines(listener.stderr, err)),
+    ]
+
+    def noted(*words: str) -> list[str]:
+        if listener.poll() is not None:
+            raise AssertionError(f"listen exited with {listener.returncode}: {''.join(err)}")
+        return [line for line in err if all(w in line for w in words)]
+
+    try:
+        await wait_until(lambda: noted("HTTP 500", "reconnecting in"), what="a failed first login")
+        mend_logins(server)
+        await wait_until(lambda: noted("connected"), 90, what="a connection once logins work")
+        await pay_new_order(api, kit)
+        await wait_until(lambda: out, what="the alert")
+    finally:
+        listener.terminate()
+        listener.wait(10)
+        for reader in readers:
+            reader.cancel()
+        listener.stdout.close()
+        listener.stderr.close()
+    assert "Traceback" not in "".join(err)
+    [line] = out
+    assert orjson.loads(line)["seq"] == 1

@@ -10,7 +10,6 @@ alerts. What a console sends wrong is its fault, logged in one line at most.
 from __future__ import annotations
 
 import asyncio
-import re
 import sqlite3
 import sys
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ import websockets
 from websockets.exceptions import ConnectionClosed
 
 from tests.e2e.server import Api, Server, collect, new_shop, running_server
+from tests.support.metrics import metric as sample
 
 RENAMED = str(Path(__file__).with_name("renamed.py"))
 #: A name only orderbell's hand-off calls on uvicorn's protocol ...
@@ -51,10 +51,7 @@ def log_lines(server: Server, level: str) -> list[str]:
 
 
 async def metric(api: Api, name: str) -> float:
-    text = (await api.http.get("/metrics")).text
-    found = re.search(rf"^{re.escape(name)} (\S+)$", text, re.MULTILINE)
-    assert found, f"{name} not in metrics"
-    return float(found.group(1))
+    return sample((await api.http.get("/metrics")).text, name)
 
 
 async def live_consoles(api: Api, expected: float, within: float = 5) -> float:

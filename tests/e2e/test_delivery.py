@@ -26,6 +26,7 @@ from orderbell.storage.database import Database
 from orderbell.storage.tables import AlertRow
 from tests.support.consoles import ResumingConsole
 from tests.support.frames import collect, silence
+from tests.support.metrics import metric
 from tests.support.orders import seed_unpaid_orders
 from tests.support.polling import wait_until
 from tests.support.servers import Api, Server, new_shop, running_server
@@ -252,6 +253,23 @@ async def test_a_stuck_console_delays_nobody_and_recovers_by_resuming(tmp_path: 
             baseline = await run([n for _, n in orders[:1000]], 1)
             path = server.ws_url(merchant, since="1000").split(str(server.port), 1)[1]
             stuck = RawConsole(server.port, path)
+            cut_offs = metric(
+                (await api.http.get("/metrics")).text, "orderbell_slow_console_disconnects_total"
+            )
+
+            async def wake_when_cut_off() -> tuple[list[dict[str, Any]], int | None]:
+                # The stuck console reads again once the server has cut it
+                # off, as a tablet waking up would: the server waits only so
+                # long for its closing handshake, however slow the rest of
+                # the run is on a busy machine.
+                async def cut_off() -> bool:
+                    text = (await api.http.get("/metrics")).text
+                    return metric(text, "orderbell_slow_console_disconnects_total") > cut_offs
+
+                await wait_until(cut_off, 60, interval=0.2, what="the stuck console to be cut off")
+                return await asyncio.to_thread(stuck.read_all, 10)
+
+            woken = asyncio.create_task(wake_when_cut_off())
             with_stuck = await run([n for _, n in orders[1000:]], 1001)
             print(
                 f"\n1000 alerts to 10 consoles: {baseline:.2f}s alone, {with_stuck:.2f}s beside a stuck console"
@@ -261,7 +279,7 @@ async def test_a_stuck_console_delays_nobody_and_recovers_by_resuming(tmp_path: 
             assert with_stuck < baseline * 4 + 5
 
             # The stuck console reads again: what was in flight, then the cut-off.
-            received, code = await asyncio.to_thread(stuck.read_all, 10)
+            received, code = await woken
             seqs = [f["seq"] for f in received]
             assert code == 4408, f"expected a cut-off (4408), got {code} after {len(seqs)} frames"
             assert len(seqs) < 1000, "it was cut off before the end"

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import orjson
 import websockets
 
 from tests.support.frames import collect
+from tests.support.metrics import metric
 from tests.support.polling import wait_until
 from tests.support.servers import Api, Server, new_shop, running_server
-
-
-def metric(text: str, name: str, labels: str = "") -> float:
-    pattern = rf"^{re.escape(name)}{re.escape(labels)} (\S+)$"
-    found = re.search(pattern, text, re.MULTILINE)
-    assert found, f"{name}{labels} not in metrics"
-    return float(found.group(1))
 
 
 async def test_health_and_readiness(server: Server, api: Api) -> None:

@@ -9,4 +9,5 @@
 - ``polling``: ``wait_until``, a bounded poll for an event instead of a fixed sleep.
 - ``clocks``: a clock that tests move by hand, for time-based rules.
 - ``transports``: a recording asyncio transport for unit tests of protocols.
+- ``metrics``: reading a sample of a server's ``/metrics``.
 """

@@ -67,8 +67,9 @@ def _password() -> str:
 
 @contextmanager
 def _client_failures() -> Iterator[None]:
-    """A refused login exits with 2, an unreachable server with 3, each with one line."""
-    from orderbell.client import LoginFailed, ServerUnreachable
+    """A refused login exits with 2, an unreachable server with 3, any other
+    refusal by the server with 1, each with one line."""
+    from orderbell.client import ApiError, LoginFailed, ServerUnreachable
 
     try:
         yield
@@ -76,10 +77,12 @@ def _client_failures() -> Iterator[None]:
         raise fail(f"login refused: {exc}", 2) from exc
     except ServerUnreachable as exc:
         raise fail(str(exc), 3) from exc
+    except ApiError as exc:
+        raise fail(exc.message, 1) from exc
 
 
 def _act(url: str, user: str, action: Callable[[Any], Awaitable[object]]) -> object:
-    from orderbell.client import ApiError, ConsoleClient
+    from orderbell.client import ConsoleClient
 
     password = _password()
 
@@ -87,11 +90,8 @@ def _act(url: str, user: str, action: Callable[[Any], Awaitable[object]]) -> obj
         async with ConsoleClient(url, user, password) as client:
             return await action(client)
 
-    try:
-        with _client_failures():
-            return asyncio.run(act())
-    except ApiError as exc:
-        raise fail(exc.message, 1) from exc
+    with _client_failures():
+        return asyncio.run(act())
 
 
 @order_app.command("confirm")

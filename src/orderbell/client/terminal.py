@@ -14,7 +14,7 @@ from typing import Any, TextIO
 import orjson
 
 from orderbell.client.console import ConsoleClient
-from orderbell.client.errors import ClientError
+from orderbell.client.errors import ApiError, ClientError
 from orderbell.client.events import Alert, Event, Handled, Reset, Status
 
 BOLD, RED, YELLOW, GREEN, DIM, RESET = (
@@ -169,8 +169,17 @@ def default_state_file(url: str, username: str) -> Path:
 
 
 async def listen(listener: Listener) -> None:
-    """Log in, then run the listener until cancelled."""
-    await listener.client.login()
+    """Log in, then run the listener until cancelled.
+
+    A wrong password ends here at once (``LoginFailed``); a login the server
+    cannot answer now (a server error, or the throttle's 429) is left to
+    ``events()``, which tries again with backoff.
+    """
+    try:
+        await listener.client.login()
+    except ApiError as exc:
+        if not exc.transient:
+            raise
     try:
         await listener.run()
     finally:
