@@ -161,10 +161,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         publish,
         shop_alerts,
         shop_orders,
+        shop_status,
         system,
     )
 
-    routers = (system, customers, customer_orders, merchants, shop_orders, shop_alerts, publish)
+    routers = (
+        system,
+        customers,
+        customer_orders,
+        merchants,
+        shop_orders,
+        shop_alerts,
+        shop_status,
+        publish,
+    )
     for module in (*routers, console_socket, console_page):
         app.include_router(module.router)
     return app

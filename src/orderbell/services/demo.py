@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from orderbell.domain.shop_status import ShopStatus
 from orderbell.security import hash_password
 from orderbell.storage.database import Database
 from orderbell.storage.tables import AddressBook, Customer, Dish, Merchant, Shop
@@ -68,8 +69,13 @@ async def _seed(session: AsyncSession) -> list[str]:
         merchant = await session.scalar(select(Merchant).where(Merchant.username == spec.username))
         if merchant is not None:
             continue
+        # Open from the start, so that the walk through the demo can order at once.
         shop = Shop(
-            name=spec.name, pack_fee=Decimal("1.00"), delivery_fee=Decimal("6.00"), alert_seq=0
+            name=spec.name,
+            pack_fee=Decimal("1.00"),
+            delivery_fee=Decimal("6.00"),
+            alert_seq=0,
+            status=ShopStatus.OPEN.value,
         )
         session.add(shop)
         await session.flush()

@@ -32,6 +32,7 @@ from orderbell.domain.orders import (
     quote,
     settles,
 )
+from orderbell.services import shop_status
 from orderbell.services.locks import lock_customer, lock_order
 from orderbell.services.outbox import Outbox, Work
 from orderbell.storage.tables import (
@@ -40,7 +41,6 @@ from orderbell.storage.tables import (
     Merchant,
     Order,
     OrderDetail,
-    Shop,
     ShoppingCart,
     utcnow,
 )
@@ -102,7 +102,8 @@ async def submit(outbox: Outbox, customer_id: int, form: Submission, *, auto_pay
 
     Raises:
         NotFound: the address is not the customer's.
-        BusinessError: the cart is empty, or holds dishes of more than one shop.
+        BusinessError: the cart is empty, or holds dishes of more than one shop,
+            or the shop is not taking orders (closed or paused).
     """
     async with outbox.transaction() as work:
         session = work.session
@@ -124,9 +125,8 @@ async def submit(outbox: Outbox, customer_id: int, form: Submission, *, auto_pay
         shop_id = cart_shop([cart.shop_id for cart, _ in rows] + [dish.shop_id for _, dish in rows])
         if shop_id is None:
             raise BusinessError(EMPTY_CART)
-        shop = await session.get(Shop, shop_id)
-        if shop is None:  # pragma: no cover - foreign key keeps it
-            raise NotFound("Shop not found.")
+        # Held until commit: a close waits for this submit, or this submit sees the close.
+        shop = await shop_status.lock_for_order(session, shop_id)
         price = quote(
             [Line(dish.price, cart.number) for cart, dish in rows],
             pack_fee_per_item=shop.pack_fee,

@@ -63,7 +63,13 @@ class Base(DeclarativeBase):
 
 
 class Shop(Base):
-    """A takeout shop; ``alert_seq`` is the seq of its latest alert."""
+    """A takeout shop; ``alert_seq`` is the seq of its latest alert.
+
+    ``status`` is ``open``, ``closed`` (by hand) or ``paused`` (by the
+    system), see ``domain.shop_status``; ``status_reason`` and
+    ``status_since`` say why and since when (empty: open since the shop
+    was made).
+    """
 
     __tablename__ = "shop"
 
@@ -72,6 +78,25 @@ class Shop(Base):
     pack_fee: Mapped[Decimal] = mapped_column(Money(), default=Decimal("1.00"))
     delivery_fee: Mapped[Decimal] = mapped_column(Money(), default=Decimal("6.00"))
     alert_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    status: Mapped[str] = mapped_column(String(8), default="open", server_default="open")
+    status_reason: Mapped[str | None] = mapped_column(String(64), default=None)
+    status_since: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class ShopStatusChange(Base):
+    """One change of a shop's status: from, to, why, who (a merchant, or the system) and when."""
+
+    __tablename__ = "shop_status_change"
+    __table_args__ = (Index("ix_shop_status_change_shop_time", "shop_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shop.id"))
+    from_status: Mapped[str] = mapped_column(String(8))
+    to_status: Mapped[str] = mapped_column(String(8))
+    reason: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(16))
+    merchant_id: Mapped[int | None] = mapped_column(ForeignKey("merchant.id"), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 
+from orderbell.domain.shop_status import refusal
 from orderbell.security import Identity
-from orderbell.services import accounts, addresses, carts, menu
+from orderbell.services import accounts, addresses, carts, menu, shop_status
+from orderbell.storage.tables import Shop as ShopRow
 from orderbell.web.deps import Customer, Parts
 from orderbell.web.envelope import ok
 from orderbell.web.guards import client_address, login_throttle
@@ -66,21 +68,39 @@ async def default_address(me: Customer, parts: Parts) -> dict[str, Any]:
 async def list_shops(parts: Parts) -> dict[str, Any]:
     """The shops one can order from."""
     shops = await menu.list_shops(parts.database)
-    return ok(
-        [
-            {"id": s.id, "name": s.name, "packFee": s.pack_fee, "deliveryFee": s.delivery_fee}
-            for s in shops
-        ]
-    )
+    return ok([_shop(s) for s in shops])
+
+
+def _shop(shop: ShopRow) -> dict[str, Any]:
+    state = shop_status.state_of(shop)
+    return {
+        "id": shop.id,
+        "name": shop.name,
+        "packFee": shop.pack_fee,
+        "deliveryFee": shop.delivery_fee,
+        # As GET /user/shop/status: 1 taking orders, 0 not; then the details.
+        "shopStatus": state.code,
+        "status": state.status.value,
+        "takingOrders": state.takes_orders,
+    }
 
 
 @router.get("/dish/list")
 async def list_dishes(
-    parts: Parts, shop_id: Annotated[int, Query(alias="shopId", ge=1, le=2**31 - 1), DIGITS]
+    parts: Parts,
+    response: Response,
+    shop_id: Annotated[int, Query(alias="shopId", ge=1, le=2**31 - 1), DIGITS],
 ) -> dict[str, Any]:
-    """The dishes a shop sells."""
-    dishes = await menu.list_dishes(parts.database, shop_id)
-    return ok([parts.presenter.dish(d) for d in dishes])
+    """The dishes a shop sells, also while it is closed or paused: then `msg` says so
+    (as a refused submit would), and the `Shop-Status` header is its status."""
+    found = await menu.shop_menu(parts.database, shop_id)
+    state = shop_status.state_of(found.shop)
+    response.headers["Shop-Status"] = state.status.value
+    return {
+        "code": 1,
+        "msg": refusal(state.status),
+        "data": [parts.presenter.dish(d) for d in found.dishes],
+    }
 
 
 @router.post("/shoppingCart/add")
