@@ -183,6 +183,10 @@ OPERATIONS = [
     Op("PUT", "/admin/order/delivery/{id}", "merchant", _order("/admin/order/delivery/{id}"), 404),
     Op("PUT", "/admin/order/complete/{id}", "merchant", _order("/admin/order/complete/{id}"), 404),
     Op("GET", "/admin/alert/unhandled", "merchant", _fixed("/admin/alert/unhandled")),
+    Op("PUT", "/admin/shop/{status}", "merchant", _fixed("/admin/shop/0")),
+    Op("GET", "/admin/shop/status", "merchant", _fixed("/admin/shop/status")),
+    Op("GET", "/admin/shop/status/detail", "merchant", _fixed("/admin/shop/status/detail")),
+    Op("GET", "/admin/shop/status/history", "merchant", _fixed("/admin/shop/status/history")),
     Op(
         "PUT",
         "/admin/alert/dismiss",
@@ -217,6 +221,7 @@ PUBLIC = {
     ("POST", "/admin/employee/login"),
     ("GET", "/user/shop/list"),
     ("GET", "/user/dish/list"),
+    ("GET", "/user/shop/status"),
 }
 AUTHENTICATED = [op for op in OPERATIONS if op.audience in ("customer", "merchant")]
 AIMED = [op for op in OPERATIONS if op.foreign is not None]
@@ -316,6 +321,7 @@ LISTINGS = [
     ("merchant", "/admin/order/conditionSearch?status=2"),
     ("merchant", "/admin/order/statistics"),
     ("merchant", "/admin/alert/unhandled"),
+    ("merchant", "/admin/shop/status/history"),
 ]
 
 
