@@ -6,6 +6,8 @@ outcome per submit (accepted before the close, or refused with nothing written).
 from __future__ import annotations
 
 import asyncio
+import itertools
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,17 +17,28 @@ import pytest
 from sqlalchemy import func, select
 
 from orderbell.broker.memory import MemoryBroker
-from orderbell.domain.shop_status import CLOSED_MESSAGE, NO_CONSOLE_ONLINE, ShopStatus
+from orderbell.domain.errors import BusinessError
+from orderbell.domain.shop_status import (
+    CLOSED_MESSAGE,
+    NO_CONSOLE_ONLINE,
+    PAUSED_MESSAGE,
+    ShopStatus,
+)
+from orderbell.services import orders as order_service
 from orderbell.services import shop_status
+from orderbell.services.accounts import register_customer
+from orderbell.services.addresses import add_address
+from orderbell.services.carts import add_dish
 from orderbell.services.outbox import Outbox
 from orderbell.storage.database import Database
 from orderbell.storage.schema import upgrade_database
-from orderbell.storage.tables import Merchant, Order, ShopStatusChange
+from orderbell.storage.tables import AlertRow, Merchant, Order, ShopStatusChange
 from tests.integration.services import in_thread
 from tests.support.cluster import cluster
 from tests.support.servers import Api, Server, ShopKit, new_shop
 
 AT_ONCE = 8
+_phones = itertools.count(int(time.time() * 1000) % 10**7 + 5 * 10**7)
 ROUNDS = 3
 CUSTOMERS = 12
 
@@ -143,6 +156,64 @@ async def test_resume_never_reopens_a_shop_closed_by_hand(
     assert not await shop_status.resume(two.outbox, kit.shop_id, "console_online")
     assert not await shop_status.pause(two.outbox, kit.shop_id, NO_CONSOLE_ONLINE)
     assert (await shop_status.current(one.database, kit.shop_id)).status is ShopStatus.CLOSED
+
+
+async def test_paid_submits_racing_a_pause_are_placed_before_it_or_refused(
+    processes: list[Process], database_url: str
+) -> None:
+    """Each submit holds the shop's row (FOR KEY SHARE) and, paying at once, bumps
+    its alert seq: many at once and a pause neither deadlock nor let an order in
+    after the pause; the refused are told the shop cannot take orders now."""
+    kit = await new_shop(database_url)
+    customers = []
+    for i in range(2 * AT_ONCE):
+        customer = await register_customer(
+            processes[0].database,
+            phone=f"136{next(_phones) % 10**8:08d}",
+            password="secret123",
+            name="顾客",
+        )
+        address = await add_address(
+            processes[0].database, customer.id, consignee="李四", phone="13600000000", detail="1号"
+        )
+        await add_dish(processes[0].database, customer.id, kit.dish_ids[i % 2])
+        customers.append((customer.id, address.id))
+
+    async def place(i: int) -> Order | str:
+        customer, address = customers[i]
+        try:
+            return await order_service.submit(
+                processes[i % 2].outbox,
+                customer,
+                order_service.Submission(address_book_id=address),
+                auto_pay=True,
+            )
+        except BusinessError as exc:
+            return exc.message
+
+    submits = [place(i) for i in range(2 * AT_ONCE)]
+    half = AT_ONCE
+    outcomes = await asyncio.gather(
+        *submits[:half],
+        shop_status.pause(processes[1].outbox, kit.shop_id, NO_CONSOLE_ONLINE),
+        *submits[half:],
+    )
+    paused = outcomes.pop(half)
+    assert paused is True
+    placed = [o for o in outcomes if isinstance(o, Order)]
+    assert [o for o in outcomes if not isinstance(o, Order)] == [PAUSED_MESSAGE] * (
+        2 * AT_ONCE - len(placed)
+    )
+    async with processes[0].database.sessions() as session:
+        seqs = sorted(
+            await session.scalars(select(AlertRow.seq).where(AlertRow.shop_id == kit.shop_id))
+        )
+        pause_time = await session.scalar(
+            select(ShopStatusChange.created_at).where(ShopStatusChange.shop_id == kit.shop_id)
+        )
+    assert seqs == list(range(1, len(placed) + 1)), "one new-order alert per placed order"
+    assert pause_time is not None
+    assert all(o.order_time < pause_time for o in placed)
 
 
 @pytest.fixture
