@@ -12,7 +12,11 @@ import orjson
 import pytest
 import websockets
 
-from orderbell.domain.shop_status import CLOSED_MESSAGE
+from orderbell.broker.memory import MemoryBroker
+from orderbell.domain.shop_status import CLOSED_MESSAGE, PAUSED_MESSAGE
+from orderbell.services import shop_status
+from orderbell.services.outbox import Outbox
+from orderbell.storage.database import Database
 from tests.support.servers import Api, Server, new_shop
 
 
@@ -162,3 +166,43 @@ async def test_the_shops_protocol_2_consoles_get_a_shop_status_frame(
         await set_status(api, stranger, 0)
         own = await next_of_type(elsewhere, "shopStatus")
         assert own["shopId"] == other.shop_id
+
+
+async def test_a_paused_shop_answers_0_refuses_orders_and_a_merchant_opens_it(
+    server: Server, api: Api
+) -> None:
+    kit = await new_shop(server.database_url)
+    merchant = await api.merchant_token(kit.username)
+    customer, address = await api.new_customer()
+    await api.ok("POST", "/user/shoppingCart/add", token=customer, json={"dishId": kit.dish_ids[1]})
+    database = Database(server.database_url)
+    try:
+        # What the coming pause sweep does, from any process on the same database.
+        assert await shop_status.pause(Outbox(database, MemoryBroker()), kit.shop_id, "test_pause")
+    finally:
+        await database.dispose()
+
+    assert await api.ok("GET", f"/user/shop/status?shopId={kit.shop_id}") == 0
+    assert await api.ok("GET", "/admin/shop/status", token=merchant, header="token") == 0
+    detail = await api.ok("GET", "/admin/shop/status/detail", token=merchant, header="token")
+    assert (detail["status"], detail["reason"], detail["takingOrders"]) == (
+        "paused",
+        "test_pause",
+        False,
+    )
+    refused = await api.call(
+        "POST", "/user/order/submit", token=customer, json={"addressBookId": address}
+    )
+    assert (refused.status_code, refused.json()["msg"]) == (400, PAUSED_MESSAGE)
+    assert refused.json()["data"]["status"] == "paused"
+    dishes = await api.call("GET", f"/user/dish/list?shopId={kit.shop_id}")
+    assert (dishes.json()["msg"], dishes.headers["Shop-Status"]) == (PAUSED_MESSAGE, "paused")
+
+    await set_status(api, merchant, 1)
+    await api.ok("POST", "/user/order/submit", token=customer, json={"addressBookId": address})
+    history = await api.ok("GET", "/admin/shop/status/history", token=merchant, header="token")
+    assert [(h["from"], h["to"], h["reason"], h["by"]["kind"]) for h in history] == [
+        ("paused", "open", "by_hand", "merchant"),
+        ("open", "paused", "test_pause", "system"),
+    ]
+    assert history[1]["by"] == {"kind": "system", "id": None, "name": None}
