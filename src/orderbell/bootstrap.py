@@ -15,7 +15,6 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from fastapi import FastAPI
-from sqlalchemy.engine import make_url
 
 from orderbell import __version__
 from orderbell.broker import create_broker
@@ -104,11 +103,7 @@ def build(settings: Settings, *, inline_sqlite: bool = True) -> Orderbell:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The ASGI app for ``settings`` (read from the environment when not given)."""
     settings = settings or Settings()
-    no_inline = (
-        sqlite_inline.inline_unsupported()
-        if make_url(settings.database_url).get_driver_name() == "aiosqlite"
-        else None
-    )
+    no_inline = sqlite_inline.unsupported_for(settings.database_url)
     parts = build(settings, inline_sqlite=no_inline is None)
 
     @asynccontextmanager

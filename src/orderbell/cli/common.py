@@ -48,9 +48,13 @@ def run(make: Callable[[], Awaitable[T]]) -> T:
 
 async def with_database(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
     """``work(database)`` on the configured database, disposed of afterwards."""
+    from orderbell.storage import sqlite_inline
     from orderbell.storage.database import Database
 
-    database = Database(settings.database_url)
+    # The same check as the server's: on an aiosqlite the inline connection
+    # does not fit, plain aiosqlite (and the server logs why).
+    inline = sqlite_inline.unsupported_for(settings.database_url) is None
+    database = Database(settings.database_url, inline_sqlite=inline)
     try:
         return await work(database)
     finally:

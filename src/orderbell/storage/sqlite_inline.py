@@ -33,6 +33,7 @@ from importlib.metadata import version
 from typing import Any
 
 import aiosqlite
+from sqlalchemy.engine import make_url
 
 BUSY_TIMEOUT = 10.0
 
@@ -115,3 +116,10 @@ async def _run_inline() -> str | None:
     if row is None or row[0] != loop_thread:
         return "its calls no longer go through Connection._execute (a statement ran on its thread)"
     return None
+
+
+def unsupported_for(database_url: str) -> str | None:
+    """``inline_unsupported()`` for a SQLite URL; None (nothing to check) for any other."""
+    if make_url(database_url).get_driver_name() != "aiosqlite":
+        return None
+    return inline_unsupported()
