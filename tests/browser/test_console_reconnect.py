@@ -11,7 +11,7 @@ from playwright.async_api import Browser, Route, expect
 
 from tests.browser.console import SPOKEN_NEW_ORDER, Console
 from tests.browser.orders import paid_order
-from tests.e2e.server import Api, Server, free_port, new_shop, running_server
+from tests.e2e.server import Api, Server, free_port, new_shop, running_server, start
 
 
 async def test_the_console_rides_out_a_server_restart_and_shows_what_it_missed_once(
@@ -35,7 +35,7 @@ async def test_the_console_rides_out_a_server_restart_and_shows_what_it_missed_o
             # Another process of the deployment, on the same database, takes the
             # payment while this one is down (started first: a short outage).
             other = Server(free_port(), server.database_url, tmp_path / "other.log", server.env)
-            other.start()
+            start(other)
             other_api = Api(other)
             try:
                 server.stop()

@@ -17,7 +17,7 @@ import websockets
 from websockets.exceptions import InvalidStatus
 
 from tests.security.attack import SECRET, refused, rows, serve
-from tests.support.servers import PASSWORD, Api, Server, new_shop, second_process
+from tests.support.servers import PASSWORD, Api, Server, new_shop, second_process, start
 
 # Long enough for a burst of slow (argon2) failed logins on a busy machine to
 # fall in one window; the tests poll for its end rather than sleep through it.
@@ -132,7 +132,7 @@ async def test_a_burst_of_guesses_gets_no_more_tries_than_the_limit(
         tmp, login_max_failures_per_account=str(PER_ACCOUNT), login_failure_window_seconds="60"
     ) as first:
         second = second_process(first, tmp)
-        second.start()
+        start(second)
         try:
             kit = await new_shop(first.database_url)
             async with (

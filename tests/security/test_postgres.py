@@ -16,7 +16,7 @@ import pytest
 from tests.conftest import require_service
 from tests.integration.services import POSTGRES_URLS, postgres_admin_url, postgres_database
 from tests.security.attack import refused, serve
-from tests.support.servers import PASSWORD, Api, Server, new_shop, second_process
+from tests.support.servers import PASSWORD, Api, Server, new_shop, second_process, start
 
 NUL = "a\x00b"
 
@@ -45,7 +45,7 @@ def pair(
         reminder_max_per_order="3",
     ) as first:
         second = second_process(first, tmp)
-        second.start()
+        start(second)
         try:
             yield first, second
         finally:

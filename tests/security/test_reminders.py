@@ -15,7 +15,7 @@ import websockets
 from tests.security.attack import broken_invariants, refused, rows, serve
 from tests.support.frames import collect, silence
 from tests.support.polling import wait_until
-from tests.support.servers import Api, Server, new_shop, second_process
+from tests.support.servers import Api, Server, new_shop, second_process, start
 
 
 async def _paid_order(api: Api, server: Server) -> tuple[str, dict[str, Any], str]:
@@ -172,7 +172,7 @@ async def test_the_count_holds_across_server_processes(
     tmp = Path(tmp_path_factory.mktemp("pair"))
     with serve(tmp, reminder_interval_seconds="0", reminder_max_per_order="3") as first:
         second = second_process(first, tmp)
-        second.start()
+        start(second)
         apis = [Api(first), Api(second)]
         try:
             customer, order, _ = await _paid_order(apis[0], first)
