@@ -21,7 +21,7 @@ import orjson
 import websockets
 
 from orderbell.client.errors import ApiError, LoginFailed, ServerUnreachable
-from orderbell.client.events import Alert, Event, Handled, Reset, Status
+from orderbell.client.events import Alert, Event, Handled, Presence, Reset, Status
 from orderbell.protocol import CLOSE_FORBIDDEN, CLOSE_UNAUTHORIZED
 
 
@@ -37,6 +37,9 @@ class ConsoleClient:
             one stopped. Without it, resuming works only within this object.
         backoff_initial, backoff_max: reconnect delays in seconds; each
             attempt waits a random time up to the doubled delay (full jitter).
+        kind: what this console is among the shop's devices (``sdk``,
+            ``listener`` or ``browser``).
+        device_id: its device id (the ``sid`` unless given).
 
     Alerts are delivered at least once by the server and deduplicated here
     by ``seq``, so each is yielded once, in order.
@@ -53,6 +56,8 @@ class ConsoleClient:
         backoff_initial: float = 0.5,
         backoff_max: float = 30.0,
         timeout: float = 10.0,
+        kind: str = "sdk",
+        device_id: str | None = None,
     ) -> None:
         parts = urlsplit(url.rstrip("/"))
         if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -65,6 +70,8 @@ class ConsoleClient:
         self._password = password
         self._state = Path(state_file) if state_file is not None else None
         self.sid = sid or "sdk-" + secrets.token_hex(4)
+        self.kind = kind
+        self.device_id = device_id
         self._backoff = (backoff_initial, backoff_max)
         self._http = httpx.AsyncClient(base_url=self.url, timeout=timeout)
         self._token: str | None = None
@@ -191,6 +198,8 @@ class ConsoleClient:
                 by=frame.get("by"),
                 reply=frame.get("reply"),
             )
+        if kind == "presence":
+            return Presence.from_frame(frame)
         if kind == "reset":
             # What follows starts at oldestSeq, whatever this client saw before.
             self.last_seq = int(frame["oldestSeq"]) - 1
@@ -203,7 +212,9 @@ class ConsoleClient:
         return None
 
     def _socket_url(self) -> str:
-        query = {"token": self._token or "", "protocol": "2"}
+        query = {"token": self._token or "", "protocol": "2", "kind": self.kind}
+        if self.device_id is not None:
+            query["deviceId"] = self.device_id
         if self.last_seq:
             query["since"] = str(self.last_seq)
         return f"{self._ws_base}/ws/{self.sid}?{urlencode(query)}"
