@@ -15,10 +15,12 @@ from urllib.parse import quote
 import orjson
 import websockets
 
+from orderbell.client import ConsoleClient, Status
+from orderbell.client import Presence as PresenceEvent
 from tests.e2e.test_delivery import LISTENER
 from tests.support.frames import collect
 from tests.support.polling import wait_until
-from tests.support.servers import Api, new_shop, running_server
+from tests.support.servers import PASSWORD, Api, new_shop, running_server
 from tests.support.terminal import read_lines, start_listen
 
 HEARTBEAT_TIMEOUT = 2.0
@@ -210,5 +212,40 @@ async def test_orderbell_listen_prints_devices_coming_and_going(tmp_path: Path) 
                 reader.cancel()
                 listener.stdout.close()
                 listener.stderr.close()
+        finally:
+            await api.aclose()
+
+
+async def test_the_sdk_is_an_sdk_device_that_reports_its_status_and_sees_presence(
+    tmp_path: Path,
+) -> None:
+    with running_server(tmp_path, presence_debounce_seconds="0.2") as server:
+        api = Api(server)
+        try:
+            kit = await new_shop(server.database_url)
+            token = await api.merchant_token(kit.username)
+            client = ConsoleClient(server.base_url, kit.username, PASSWORD, device_id="kitchen-pi")
+            events = client.events()
+            try:
+                assert isinstance(await anext(events), Status)
+                await client.report_status(sound=False, volume=0.3, app_version="sdk-test")
+                shown = await wait_until(
+                    lambda: _status_of(api, token, "kitchen-pi"), what="the SDK's status"
+                )
+                assert (shown["sound"], shown["volume"], shown["appVersion"]) == (
+                    False,
+                    0.3,
+                    "sdk-test",
+                )
+                assert by_id(await devices(api, token))["kitchen-pi"]["kind"] == "sdk"
+                async with websockets.connect(server.ws_url(token, "other", protocol="2")):
+                    while True:
+                        event = await asyncio.wait_for(anext(events), 15)
+                        if isinstance(event, PresenceEvent) and event.online == 2:
+                            break
+                    assert {d["deviceId"] for d in event.devices} == {"kitchen-pi", "other"}
+            finally:
+                await events.aclose()
+                await client.aclose()
         finally:
             await api.aclose()

@@ -100,7 +100,8 @@ def check_kind(value: str | None) -> str:
         return DEFAULT_KIND
     if value not in KINDS:
         raise ValueError("kind must be browser, listener or sdk")
-    return value
+    # The constant, not the query's copy: thousands of devices share it.
+    return KINDS[KINDS.index(value)]
 
 
 def parse_status(frame: dict[str, Any]) -> dict[str, Any]:
