@@ -183,6 +183,7 @@ OPERATIONS = [
     Op("PUT", "/admin/order/delivery/{id}", "merchant", _order("/admin/order/delivery/{id}"), 404),
     Op("PUT", "/admin/order/complete/{id}", "merchant", _order("/admin/order/complete/{id}"), 404),
     Op("GET", "/admin/alert/unhandled", "merchant", _fixed("/admin/alert/unhandled")),
+    Op("GET", "/admin/shop/devices", "merchant", _fixed("/admin/shop/devices")),
     Op(
         "PUT",
         "/admin/alert/dismiss",
@@ -316,6 +317,7 @@ LISTINGS = [
     ("merchant", "/admin/order/conditionSearch?status=2"),
     ("merchant", "/admin/order/statistics"),
     ("merchant", "/admin/alert/unhandled"),
+    ("merchant", "/admin/shop/devices"),
 ]
 
 
