@@ -78,7 +78,7 @@ def test_device_ids_and_kinds() -> None:
 
 
 def test_a_device_lists_null_status_until_reported() -> None:
-    attendance = Attendance("p/1", 4, "tab", "browser", 9, "小王", 1_700_000_000.0)
+    attendance = Attendance(1, 4, "tab", "browser", 9, "小王", 1_700_000_000.0)
     assert attendance.device() == {
         "deviceId": "tab",
         "kind": "browser",
@@ -97,7 +97,7 @@ def test_a_device_lists_null_status_until_reported() -> None:
 
 
 def _device(device_id: str, connected: str) -> Device:
-    device = Attendance("p/1", 1, device_id, "sdk", 1, "m", 0).device()
+    device = Attendance(1, 1, device_id, "sdk", 1, "m", 0).device()
     device["connectedAt"] = connected
     return device
 

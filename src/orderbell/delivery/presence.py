@@ -150,19 +150,19 @@ class Attendance:
     __slots__ = (
         "connected_at",
         "device_id",
-        "field",
         "gone",
         "kind",
         "last_heard",
         "merchant_id",
         "merchant_name",
+        "serial",
         "shop_id",
         "status",
     )
 
     def __init__(
         self,
-        field: str,
+        serial: int,
         shop_id: int,
         device_id: str,
         kind: str,
@@ -170,7 +170,8 @@ class Attendance:
         merchant_name: str,
         now: float,
     ) -> None:
-        self.field = field
+        #: Unique in its process: the store names the connection by it.
+        self.serial = serial
         self.shop_id = shop_id
         self.device_id = device_id
         self.kind = kind
@@ -330,14 +331,18 @@ class Presence:
         #: This process's name in the store (unique per run).
         self.process = process or f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
         self._serial = itertools.count(1)
-        self._local: dict[int, dict[str, Attendance]] = {}
-        self._changed: dict[str, Attendance] = {}
-        self._gone: dict[str, Attendance] = {}
+        # A set per shop: the smallest way to hold thousands of consoles.
+        self._local: dict[int, set[Attendance]] = {}
+        self._changed: dict[int, Attendance] = {}
+        self._gone: dict[int, Attendance] = {}
         self._debounce = Debounce(debounce)
         self._wake: asyncio.Event | None = None
         self._flusher: asyncio.Task[None] | None = None
         self._round: asyncio.Task[None] | None = None
         self._closed = False
+        # Held around every write to the store: closing waits for the one in
+        # flight, so a late write cannot bring a stopped process back to life.
+        self._writing = asyncio.Lock()
         #: Heartbeat rounds written (for tests and metrics).
         self.rounds = 0
 
@@ -345,7 +350,7 @@ class Presence:
 
     def local(self, shop_id: int) -> Iterable[Attendance]:
         """This process's devices of one shop."""
-        return self._local.get(shop_id, {}).values()
+        return self._local.get(shop_id, ())
 
     def count(self) -> int:
         """How many devices this process holds."""
@@ -355,7 +360,7 @@ class Presence:
         """A console of ``shop_id`` connected here: it is a device until ``depart``."""
         name = await self._merchant_name(merchant_id)
         attendance = Attendance(
-            f"{self.process}/{next(self._serial)}",
+            next(self._serial),
             shop_id,
             device_id,
             kind,
@@ -363,8 +368,8 @@ class Presence:
             name,
             self._clock(),
         )
-        self._local.setdefault(shop_id, {})[attendance.field] = attendance
-        self._changed[attendance.field] = attendance
+        self._local.setdefault(shop_id, set()).add(attendance)
+        self._changed[attendance.serial] = attendance
         self._mark(shop_id)
         return attendance
 
@@ -375,11 +380,11 @@ class Presence:
         attendance.gone = True
         devices = self._local.get(attendance.shop_id)
         if devices is not None:
-            devices.pop(attendance.field, None)
+            devices.discard(attendance)
             if not devices:
                 del self._local[attendance.shop_id]
-        self._changed.pop(attendance.field, None)
-        self._gone[attendance.field] = attendance
+        self._changed.pop(attendance.serial, None)
+        self._gone[attendance.serial] = attendance
         self._mark(attendance.shop_id)
 
     def hear(self, attendance: Attendance, text: str) -> None:
@@ -412,7 +417,7 @@ class Presence:
         merged = dict(attendance.status or {})
         merged.update(status)
         attendance.status = merged
-        self._changed[attendance.field] = attendance
+        self._changed[attendance.serial] = attendance
         self._mark(attendance.shop_id)
 
     # -- every process's ------------------------------------------------------
@@ -453,30 +458,37 @@ class Presence:
         Every console still here answered the last keepalive round (the
         silent ones are dropped by it), so the process vouches for them.
         """
-        now = self._clock()
-        local = [a for devices in self._local.values() for a in devices.values()]
-        for attendance in local:
-            attendance.last_heard = now
-        try:
-            await self.store.refresh(local)
-        except Exception as exc:
-            log.warning("presence heartbeat round failed: %s", exc)
-            return
-        self.rounds += 1
+        async with self._writing:
+            if self._closed:
+                return
+            now = self._clock()
+            local = [a for devices in self._local.values() for a in devices]
+            for attendance in local:
+                attendance.last_heard = now
+            try:
+                await self.store.refresh(local)
+            except Exception as exc:
+                log.warning("presence heartbeat round failed: %s", exc)
+                return
+            self.rounds += 1
 
     async def close(self) -> None:
         """Stop, and remove this process's devices from the store at once."""
         self._closed = True
-        for task in (self._flusher, self._round):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-        local = [a for devices in self._local.values() for a in devices.values()]
-        try:
-            await self.store.close(local)
-        except Exception as exc:
-            log.warning("could not remove this process's devices: %s", exc)
+        async with self._writing:
+            for task in (self._flusher, self._round):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
+            # Consoles that left but were not written yet go with the rest.
+            local = [a for devices in self._local.values() for a in devices]
+            local.extend(self._gone.values())
+            self._gone.clear()
+            try:
+                await self.store.close(local)
+            except Exception as exc:
+                log.warning("could not remove this process's devices: %s", exc)
 
     def _mark(self, shop_id: int) -> None:
         self._debounce.mark(shop_id)
@@ -506,7 +518,10 @@ class Presence:
             await self._wake.wait()
             self._wake.clear()
             try:
-                await self._flush()
+                async with self._writing:
+                    if self._closed:
+                        return
+                    await self._flush()
             except Exception as exc:
                 log.warning("writing or announcing devices failed: %s", exc)
             later = self._debounce.next_at()
@@ -525,9 +540,9 @@ class Presence:
                 # rewrites every local device anyway.
                 for a in changed:
                     if not a.gone:
-                        self._changed.setdefault(a.field, a)
+                        self._changed.setdefault(a.serial, a)
                 for a in gone:
-                    self._gone.setdefault(a.field, a)
+                    self._gone.setdefault(a.serial, a)
                 raise
         shops = self._debounce.due(self._clock())
         if not shops:

@@ -68,6 +68,9 @@ class RedisStore(DeviceStore):
             )
         return self._redis
 
+    def _field(self, attendance: Attendance) -> str:
+        return f"{self._process}/{attendance.serial}"
+
     def _value(self, attendance: Attendance) -> bytes:
         return orjson.dumps({"process": self._process, **attendance.device()})
 
@@ -82,7 +85,7 @@ class RedisStore(DeviceStore):
         self._put(pipe, changed)
         removed: defaultdict[int, list[str]] = defaultdict(list)
         for attendance in gone:
-            removed[attendance.shop_id].append(attendance.field)
+            removed[attendance.shop_id].append(self._field(attendance))
         for shop_id, fields in removed.items():
             pipe.hdel(self._shop_key(shop_id), *fields)
         await pipe.execute()
@@ -97,7 +100,7 @@ class RedisStore(DeviceStore):
     def _put(self, pipe: Any, devices: Sequence[Attendance]) -> None:
         by_shop: defaultdict[int, dict[str, bytes]] = defaultdict(dict)
         for attendance in devices:
-            by_shop[attendance.shop_id][attendance.field] = self._value(attendance)
+            by_shop[attendance.shop_id][self._field(attendance)] = self._value(attendance)
         for shop_id, mapping in by_shop.items():
             pipe.hset(self._shop_key(shop_id), mapping=mapping)
 
@@ -144,7 +147,7 @@ class RedisStore(DeviceStore):
             pipe = self._redis.pipeline(transaction=False)
             fields: defaultdict[int, list[str]] = defaultdict(list)
             for attendance in local:
-                fields[attendance.shop_id].append(attendance.field)
+                fields[attendance.shop_id].append(self._field(attendance))
             for shop_id, names in fields.items():
                 pipe.hdel(self._shop_key(shop_id), *names)
             pipe.delete(self._alive)
