@@ -276,6 +276,17 @@ class DeviceStore(ABC):
         """Remove this process's devices at once (clean shutdown) and disconnect."""
 
 
+def _latest(attending: Iterable[Attendance]) -> list[Attendance]:
+    # One per device id before any JSON is built: consoles sharing an id
+    # (the original page's fixed sid, thousands of times) cost one entry.
+    latest: dict[str, Attendance] = {}
+    for attendance in attending:
+        seen = latest.get(attendance.device_id)
+        if seen is None or attendance.connected_at >= seen.connected_at:
+            latest[attendance.device_id] = attendance
+    return list(latest.values())
+
+
 class MemoryStore(DeviceStore):
     """The devices of the one process there is (``memory://``)."""
 
@@ -293,7 +304,7 @@ class MemoryStore(DeviceStore):
 
     async def read(self, shop_ids: Sequence[int]) -> dict[int, list[Device]]:
         """The devices of each shop in this process."""
-        return {s: [a.device() for a in self._local(s)] for s in shop_ids}
+        return {s: [a.device() for a in _latest(self._local(s))] for s in shop_ids}
 
     async def close(self, local: Sequence[Attendance]) -> None:
         """Nothing to close."""
