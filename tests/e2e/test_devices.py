@@ -18,6 +18,7 @@ import websockets
 from orderbell.client import ConsoleClient, Status
 from orderbell.client import Presence as PresenceEvent
 from tests.e2e.test_delivery import LISTENER
+from tests.e2e.test_rfc6455 import plain_uvicorn
 from tests.support.frames import collect
 from tests.support.polling import wait_until
 from tests.support.servers import PASSWORD, Api, new_shop, running_server
@@ -37,16 +38,21 @@ def by_id(listed: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {d["deviceId"]: d for d in listed}
 
 
-async def next_presence(ws: Any, want: set[str], *, sound: bool | None = None) -> dict[str, Any]:
+async def next_presence(
+    ws: Any, want: set[str], *, sound: bool | None = None, visible: bool | None = None
+) -> dict[str, Any]:
     """The first ``presence`` frame that lists exactly the devices ``want`` (whose
-    first device reports ``sound``, when given)."""
+    first device reports ``sound`` and ``visible``, when given)."""
     while True:
         [frame] = await collect(ws, 1, presence=True)
         if frame.get("type") != "presence":
             continue
         if {d["deviceId"] for d in frame["devices"]} != want:
             continue
-        if sound is None or frame["devices"][0]["sound"] is sound:
+        first = frame["devices"][0] if frame["devices"] else {}
+        if sound is not None and first.get("sound") is not sound:
+            continue
+        if visible is None or first.get("visible") is visible:
             return frame
 
 
@@ -152,6 +158,10 @@ async def _with(api: Api, token: str, ids: set[str]) -> dict[str, dict[str, Any]
     return listed if set(listed) == ids else None
 
 
+async def _none_left(api: Api, token: str) -> bool:
+    return await devices(api, token) == []
+
+
 async def _status_of(api: Api, token: str, device_id: str) -> dict[str, Any] | None:
     device = by_id(await devices(api, token)).get(device_id)
     if device is None or device["sound"] is None:
@@ -247,5 +257,32 @@ async def test_the_sdk_is_an_sdk_device_that_reports_its_status_and_sees_presenc
             finally:
                 await events.aclose()
                 await client.aclose()
+        finally:
+            await api.aclose()
+
+
+async def test_under_a_plain_asgi_server_the_endpoint_passes_status_frames_on(
+    tmp_path: Path,
+) -> None:
+    # No hand-off here: the ASGI endpoint's own receive loop reads the frames.
+    with running_server(
+        tmp_path, command=plain_uvicorn(), presence_debounce_seconds="0.2"
+    ) as server:
+        api = Api(server)
+        try:
+            kit = await new_shop(server.database_url)
+            token = await api.merchant_token(kit.username)
+            async with websockets.connect(
+                server.ws_url(token, "asgi", protocol="2", kind="sdk")
+            ) as ws:
+                assert [f["type"] for f in await collect(ws, 2)] == ["hello", "synced"]
+                await ws.send('{"type": "status", "visible": "no"}')
+                await ws.send('{"type": "status", "visible": true, "notifications": "default"}')
+                frame = await asyncio.wait_for(next_presence(ws, {"asgi"}, visible=True), 15)
+                assert frame["devices"][0]["notifications"] == "default"
+                assert frame["devices"][0]["kind"] == "sdk"
+                metrics = (await api.http.get("/metrics")).text
+                assert "orderbell_consoles_live 0.0" in metrics
+            await wait_until(lambda: _none_left(api, token), what="the console gone")
         finally:
             await api.aclose()
