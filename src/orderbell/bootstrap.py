@@ -19,6 +19,7 @@ from fastapi import FastAPI
 from orderbell import __version__
 from orderbell.broker import create_broker
 from orderbell.delivery.hub import Hub
+from orderbell.delivery.presence import create_presence
 from orderbell.logs import install_filters
 from orderbell.metrics import Metrics
 from orderbell.parts import Orderbell
@@ -27,6 +28,7 @@ from orderbell.security import TokenIssuer
 from orderbell.services.outbox import Outbox
 from orderbell.services.replay import LogSource, Retention
 from orderbell.services.schedule import Schedule
+from orderbell.services.staff import merchant_name
 from orderbell.settings import Settings
 from orderbell.storage import sqlite_inline
 from orderbell.storage.database import Database
@@ -70,8 +72,22 @@ def build(settings: Settings, *, inline_sqlite: bool = True) -> Orderbell:
         report_interval=settings.broker_outage_report_seconds,
         drain_timeout=settings.broker_timeout_seconds,
     )
+    presence = create_presence(
+        settings.broker_url,
+        broker,
+        prefix=settings.broker_channel_prefix,
+        # A process's devices outlive its last heartbeat round by two
+        # heartbeat timeouts, then vanish (docs/decisions/presence.md).
+        ttl=2 * settings.heartbeat_timeout_seconds,
+        timeout=settings.broker_timeout_seconds,
+        debounce=settings.presence_debounce_seconds,
+        names=lambda merchant_id: merchant_name(database, merchant_id),
+    )
+    # One write per heartbeat for all of the process's devices.
+    hub.on_beat = presence.beat
     consoles = LiveConsoles(
         hub,
+        presence=presence,
         heartbeat=settings.heartbeat_seconds,
         heartbeat_timeout=settings.heartbeat_timeout_seconds,
         max_message=MAX_CONSOLE_MESSAGE,
@@ -82,6 +98,7 @@ def build(settings: Settings, *, inline_sqlite: bool = True) -> Orderbell:
         broker=broker,
         hub=hub,
         consoles=consoles,
+        presence=presence,
         outbox=outbox,
         schedule=Schedule(
             outbox,
@@ -114,6 +131,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.warning(NO_INLINE_SQLITE, no_inline)
         await parts.broker.connect()
         await parts.outbox.start()
+        await parts.presence.start()
         if settings.scheduled_tasks:
             parts.schedule.start()
         heartbeat = asyncio.create_task(parts.hub.heartbeat(settings.heartbeat_seconds))
@@ -128,6 +146,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             heartbeat.cancel()
             keepalive.cancel()
             await parts.consoles.close()
+            await parts.presence.close()
             await parts.schedule.stop()
             await parts.hub.close()
             await parts.outbox.stop()
@@ -152,6 +171,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         console_page,
         customer_orders,
         customers,
+        devices,
         merchants,
         publish,
         shop_alerts,
@@ -168,6 +188,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         shop_orders,
         shop_alerts,
         shop_status,
+        devices,
         publish,
     )
     for module in (*routers, console_socket, console_page):

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from orderbell.broker import Broker
 from orderbell.delivery.hub import Hub
+from orderbell.delivery.presence import Presence
 from orderbell.metrics import Metrics
 from orderbell.security import TokenIssuer
 from orderbell.services.outbox import Outbox
@@ -31,6 +32,7 @@ class Orderbell:
     broker: Broker
     hub: Hub
     consoles: LiveConsoles
+    presence: Presence
     outbox: Outbox
     schedule: Schedule
     retention: Retention

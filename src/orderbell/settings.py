@@ -82,6 +82,12 @@ class Settings(BaseSettings):
     heartbeat_timeout_seconds: float = Field(
         20.0, gt=0, description="A console that does not answer a ping within this is closed."
     )
+    presence_debounce_seconds: float = Field(
+        1.0,
+        gt=0,
+        le=60,
+        description="Shortest time between two presence frames of one shop (bursts are merged).",
+    )
     console_buffer_bytes: int = Field(
         1 << 20,
         ge=1024,

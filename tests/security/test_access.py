@@ -187,6 +187,7 @@ OPERATIONS = [
     Op("GET", "/admin/shop/status", "merchant", _fixed("/admin/shop/status")),
     Op("GET", "/admin/shop/status/detail", "merchant", _fixed("/admin/shop/status/detail")),
     Op("GET", "/admin/shop/status/history", "merchant", _fixed("/admin/shop/status/history")),
+    Op("GET", "/admin/shop/devices", "merchant", _fixed("/admin/shop/devices")),
     Op(
         "PUT",
         "/admin/alert/dismiss",
@@ -322,6 +323,7 @@ LISTINGS = [
     ("merchant", "/admin/order/statistics"),
     ("merchant", "/admin/alert/unhandled"),
     ("merchant", "/admin/shop/status/history"),
+    ("merchant", "/admin/shop/devices"),
 ]
 
 

@@ -11,8 +11,13 @@ from typing import Any
 import orjson
 
 
-async def collect(ws: Any, count: int, within: float = 15) -> list[dict[str, Any]]:
-    """Read JSON frames from a `websockets` connection until ``count`` or the timeout."""
+async def collect(
+    ws: Any, count: int, within: float = 15, *, presence: bool = False
+) -> list[dict[str, Any]]:
+    """Read JSON frames from a `websockets` connection until ``count`` or the timeout.
+
+    ``presence`` frames (the shop's device list, sent whenever a console comes
+    or goes) are skipped unless asked for: most tests are about alerts."""
     frames: list[dict[str, Any]] = []
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
@@ -21,9 +26,11 @@ async def collect(ws: Any, count: int, within: float = 15) -> list[dict[str, Any
         if remaining <= 0:
             break
         try:
-            frames.append(orjson.loads(await asyncio.wait_for(ws.recv(), remaining)))
+            frame = orjson.loads(await asyncio.wait_for(ws.recv(), remaining))
         except TimeoutError:
             break
+        if presence or not (isinstance(frame, dict) and frame.get("type") == "presence"):
+            frames.append(frame)
     return frames
 
 

@@ -39,7 +39,11 @@ def start_listen(
     )
 
 
-async def read_lines(stream: Any, into: list[str]) -> None:
-    """Append each line of ``stream`` to ``into`` until it ends (run it as a task)."""
+async def read_lines(stream: Any, into: list[str], *, presence: bool = False) -> None:
+    """Append each line of ``stream`` to ``into`` until it ends (run it as a task).
+
+    ``presence`` lines (devices coming and going) are skipped unless asked
+    for: most tests count alerts."""
     while line := await asyncio.to_thread(stream.readline):
-        into.append(line)
+        if presence or not line.startswith('{"event":"presence"'):
+            into.append(line)

@@ -50,7 +50,11 @@ def listen(
     password = _password()
     try:
         client = ConsoleClient(
-            url, user, password, state_file=state_file or default_state_file(url, user)
+            url,
+            user,
+            password,
+            state_file=state_file or default_state_file(url, user),
+            kind="listener",
         )
     except ValueError as exc:
         raise fail(str(exc), 2) from exc

@@ -9,7 +9,7 @@ code without an event loop. See examples/ for runnable scripts.
 from orderbell.client.blocking import BlockingConsoleClient
 from orderbell.client.console import ConsoleClient
 from orderbell.client.errors import ApiError, ClientError, LoginFailed, ServerUnreachable
-from orderbell.client.events import Alert, Event, Handled, Reset, Status
+from orderbell.client.events import Alert, Event, Handled, Presence, Reset, Status
 
 __all__ = [
     "Alert",
@@ -20,6 +20,7 @@ __all__ = [
     "Event",
     "Handled",
     "LoginFailed",
+    "Presence",
     "Reset",
     "ServerUnreachable",
     "Status",

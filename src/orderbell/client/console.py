@@ -21,7 +21,7 @@ import orjson
 import websockets
 
 from orderbell.client.errors import ApiError, LoginFailed, ServerUnreachable
-from orderbell.client.events import Alert, Event, Handled, Reset, Status
+from orderbell.client.events import Alert, Event, Handled, Presence, Reset, Status
 from orderbell.protocol import CLOSE_FORBIDDEN, CLOSE_UNAUTHORIZED
 
 
@@ -37,6 +37,9 @@ class ConsoleClient:
             one stopped. Without it, resuming works only within this object.
         backoff_initial, backoff_max: reconnect delays in seconds; each
             attempt waits a random time up to the doubled delay (full jitter).
+        kind: what this console is among the shop's devices (``sdk``,
+            ``listener`` or ``browser``).
+        device_id: its device id (the ``sid`` unless given).
 
     Alerts are delivered at least once by the server and deduplicated here
     by ``seq``, so each is yielded once, in order.
@@ -53,6 +56,8 @@ class ConsoleClient:
         backoff_initial: float = 0.5,
         backoff_max: float = 30.0,
         timeout: float = 10.0,
+        kind: str = "sdk",
+        device_id: str | None = None,
     ) -> None:
         parts = urlsplit(url.rstrip("/"))
         if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -65,6 +70,11 @@ class ConsoleClient:
         self._password = password
         self._state = Path(state_file) if state_file is not None else None
         self.sid = sid or "sdk-" + secrets.token_hex(4)
+        self.kind = kind
+        self.device_id = device_id
+        #: What this console last said of itself (``report_status``).
+        self._status: dict[str, Any] = {}
+        self._ws: Any = None
         self._backoff = (backoff_initial, backoff_max)
         self._http = httpx.AsyncClient(base_url=self.url, timeout=timeout)
         self._token: str | None = None
@@ -111,7 +121,8 @@ class ConsoleClient:
 
     async def events(self) -> AsyncIterator[Event]:
         """Every event, forever: alerts (once each, in order), handled notices,
-        resets and connection changes. Reconnects by itself.
+        resets, connection changes and the shop's devices (``Presence``).
+        Reconnects by itself.
 
         A login that cannot be done now (no answer, a server error, or the
         login throttle's 429) is tried again with the same backoff as a lost
@@ -139,6 +150,9 @@ class ConsoleClient:
                             # registered: from then on no alert passes it by.
                             connected = True
                             attempt = 0
+                            self._ws = ws
+                            if self._status:
+                                await ws.send(self._status_frame())
                             yield Status("connected")
                         event = self._event(frame)
                         if event is None:
@@ -164,6 +178,7 @@ class ConsoleClient:
                 reason = f"connection lost ({code})"
             except (OSError, TimeoutError, websockets.InvalidHandshake) as exc:
                 reason = f"cannot connect: {exc}"
+            self._ws = None
             wait = random.uniform(0, min(self._backoff[1], self._backoff[0] * 2**attempt))
             if delay is not None:
                 wait = max(wait, delay)
@@ -191,6 +206,8 @@ class ConsoleClient:
                 by=frame.get("by"),
                 reply=frame.get("reply"),
             )
+        if kind == "presence":
+            return Presence.from_frame(frame)
         if kind == "reset":
             # What follows starts at oldestSeq, whatever this client saw before.
             self.last_seq = int(frame["oldestSeq"]) - 1
@@ -202,8 +219,38 @@ class ConsoleClient:
             )
         return None
 
+    async def report_status(
+        self,
+        *,
+        sound: bool | None = None,
+        visible: bool | None = None,
+        notifications: str | None = None,
+        volume: float | None = None,
+        app_version: str | None = None,
+    ) -> None:
+        """Tell the shop how this console is (a ``status`` frame; the fields given
+        change, the others stay). Sent now if connected, and again after each
+        reconnection; the shop sees it in its device list."""
+        given = {
+            "sound": sound,
+            "visible": visible,
+            "notifications": notifications,
+            "volume": volume,
+            "appVersion": app_version,
+        }
+        self._status.update({k: v for k, v in given.items() if v is not None})
+        ws = self._ws
+        if ws is not None:
+            with contextlib.suppress(websockets.ConnectionClosed):
+                await ws.send(self._status_frame())
+
+    def _status_frame(self) -> str:
+        return orjson.dumps({"type": "status", **self._status}).decode()
+
     def _socket_url(self) -> str:
-        query = {"token": self._token or "", "protocol": "2"}
+        query = {"token": self._token or "", "protocol": "2", "kind": self.kind}
+        if self.device_id is not None:
+            query["deviceId"] = self.device_id
         if self.last_seq:
             query["since"] = str(self.last_seq)
         return f"{self._ws_base}/ws/{self.sid}?{urlencode(query)}"

@@ -1,4 +1,5 @@
-"""Typed events a console client yields: alerts, handled notices, resets, connection changes."""
+"""Typed events a console client yields: alerts, handled notices, resets, connection
+changes, and the shop's devices."""
 
 from __future__ import annotations
 
@@ -80,4 +81,20 @@ class Status:
     delay: float = 0.0
 
 
-Event = Alert | Handled | Reset | Status
+@dataclass(frozen=True, slots=True)
+class Presence:
+    """The shop's devices changed: every console now connected (to any server
+    process), each a dict as ``GET /admin/shop/devices`` lists it."""
+
+    shop_id: int
+    online: int
+    devices: tuple[dict[str, Any], ...]
+
+    @classmethod
+    def from_frame(cls, frame: dict[str, Any]) -> Presence:
+        """The event of a ``presence`` frame."""
+        devices = tuple(d for d in frame.get("devices") or () if isinstance(d, dict))
+        return cls(int(frame.get("shopId", 0)), int(frame.get("online", len(devices))), devices)
+
+
+Event = Alert | Handled | Reset | Status | Presence

@@ -15,7 +15,7 @@ import orjson
 
 from orderbell.client.console import ConsoleClient
 from orderbell.client.errors import ApiError, ClientError
-from orderbell.client.events import Alert, Event, Handled, Reset, Status
+from orderbell.client.events import Alert, Event, Handled, Presence, Reset, Status
 
 BOLD, RED, YELLOW, GREEN, DIM, RESET = (
     "\033[1m",
@@ -45,6 +45,8 @@ class Listener:
     colour: bool = True
 
     def __post_init__(self) -> None:
+        #: The device ids of the last device list shown (None: none shown yet).
+        self._devices: frozenset[str] | None = None
         self._espeak = shutil.which("espeak-ng") if self.speak else None
         if self.speak and not self._espeak:
             self._note(
@@ -100,6 +102,8 @@ class Listener:
                 self._print(
                     f"{YELLOW}alerts {event.since + 1}..{event.oldest_seq - 1} are too old to replay; check the order list{RESET}"
                 )
+        elif isinstance(event, Presence):
+            self._presence(event)
         elif isinstance(event, Status):
             if event.state == "connected":
                 self._note(
@@ -107,6 +111,24 @@ class Listener:
                 )
             else:
                 self._note(f"{event.detail}; reconnecting in {event.delay:.1f}s")
+
+    def _presence(self, event: Presence) -> None:
+        # A line when devices come or go; a status change alone is not news here.
+        ids = frozenset(str(d.get("deviceId")) for d in event.devices)
+        if ids == self._devices:
+            return
+        self._devices = ids
+        if self.json_lines:
+            self._line(
+                {
+                    "event": "presence",
+                    "shopId": event.shop_id,
+                    "online": event.online,
+                    "devices": list(event.devices),
+                }
+            )
+            return
+        self._print(f"{DIM}{describe_devices(event)}{RESET}")
 
     async def _details(self, alert: Alert) -> dict[str, Any] | None:
         if alert.order_id is None or alert.raw.get("source") == "api":
@@ -160,6 +182,14 @@ class Listener:
 
     def _note(self, text: str) -> None:
         print(text, file=self.err, flush=True)
+
+
+def describe_devices(event: Presence) -> str:
+    """One line for a device list: ``2 devices online: 前台电脑 (browser), listener-1 (listener)``."""
+    count = event.online
+    noun = "device" if count == 1 else "devices"
+    names = ", ".join(f"{d.get('deviceId')} ({d.get('kind')})" for d in event.devices)
+    return f"{count} {noun} online: {names}" if names else f"{count} {noun} online"
 
 
 def default_state_file(url: str, username: str) -> Path:

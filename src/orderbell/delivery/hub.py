@@ -62,6 +62,8 @@ class Hub:
         self.delivered = 0
         #: Called once per alert frame handed to this process's consoles (metrics).
         self.on_fan_out: Callable[[Frame], None] | None = None
+        #: Called once per heartbeat round, after the pings went out (presence).
+        self.on_beat: Callable[[], None] | None = None
         broker.attach(self.deliver)
 
     def count(self, shop_id: int | None = None) -> int:
@@ -116,10 +118,16 @@ class Hub:
             self._fan_out(shop_id, [frame])
 
     async def heartbeat(self, interval: float) -> None:
-        """Send a ``ping`` control frame to every console each ``interval`` seconds, forever."""
+        """Send a ``ping`` control frame to every console each ``interval`` seconds, forever
+        (and call ``on_beat`` after each round)."""
         while True:
             await asyncio.sleep(interval)
             self.broadcast(control("ping", time=now_iso()))
+            if self.on_beat is not None:
+                try:
+                    self.on_beat()
+                except Exception:
+                    log.exception("a heartbeat hook failed")
 
     async def catch_up(self) -> None:
         """Read from the log whatever the subscribed shops' streams may have missed

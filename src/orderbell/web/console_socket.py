@@ -23,6 +23,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.websockets import WebSocketState
 
 from orderbell.delivery.frames import Frame, encode_alert
+from orderbell.delivery.presence import Attendance, check_device_id, check_kind
 from orderbell.domain.errors import Unauthorized
 from orderbell.parts import Orderbell
 from orderbell.protocol import (
@@ -123,7 +124,7 @@ class SocketConsole:
         if self._direct is None:
             self._writer = asyncio.create_task(self._write())
 
-    def hand_off(self, consoles: LiveConsoles) -> bool:
+    def hand_off(self, consoles: LiveConsoles, device: Attendance | None = None) -> bool:
         """Move a live console's connection off ASGI, onto a ``LiveConsole``.
 
         Possible where the server offers a direct writer, once the console is
@@ -141,6 +142,7 @@ class SocketConsole:
             max_buffer=self._max_buffer,
             replayed_up_to=self._replayed_up_to,
             connections=direct.connections,
+            device=device,
         )
         if live is None:
             return False
@@ -207,6 +209,18 @@ def _since(websocket: WebSocket) -> int | None:
     return int(raw)
 
 
+def _device(websocket: WebSocket, sid: str) -> tuple[str, str]:
+    """The console's ``deviceId`` (its sid unless given) and ``kind``.
+
+    Raises:
+        ValueError: either is not acceptable (the message says why).
+    """
+    device_id = websocket.query_params.get("deviceId")
+    return check_device_id(sid if device_id is None else device_id), check_kind(
+        websocket.query_params.get("kind")
+    )
+
+
 @router.websocket("/ws/{sid}")
 async def console_socket(websocket: WebSocket, sid: str) -> None:
     """A merchant console: authenticate with ``?token=``, then receive the shop's alerts."""
@@ -232,6 +246,7 @@ async def console_socket(websocket: WebSocket, sid: str) -> None:
         return
     try:
         since = _since(websocket)
+        device_id, kind = _device(websocket, sid)
     except ValueError as exc:
         await websocket.close(CLOSE_BAD_REQUEST, str(exc))
         return
@@ -252,10 +267,12 @@ async def console_socket(websocket: WebSocket, sid: str) -> None:
     )
     await parts.hub.join(console)
     handed_off = False
+    device: Attendance | None = None
     try:
+        device = await parts.presence.arrive(shop_id, device_id, kind, identity.user_id)
         await _catch_up(websocket, parts, console, shop_id, since, v2)
         # From here on a live console needs no task of its own.
-        handed_off = console.hand_off(parts.consoles)
+        handed_off = console.hand_off(parts.consoles, device)
         if handed_off:
             return
         budget = FrameBudget(CLIENT_FRAME_BURST, CLIENT_FRAMES_PER_SECOND)
@@ -263,14 +280,18 @@ async def console_socket(websocket: WebSocket, sid: str) -> None:
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect":
                 break
-            # Text frames carry nothing the server needs and are ignored, as
-            # the original did; binary frames are not part of the protocol.
+            # Binary frames are not part of the protocol.
             if message.get("bytes") is not None:
                 await websocket.close(CLOSE_UNSUPPORTED_DATA, "binary frames are not accepted")
                 break
             if not budget.take():
                 await websocket.close(CLOSE_POLICY_VIOLATION, "too many frames")
                 break
+            # A protocol-2 console may say how it is (a ``status`` frame);
+            # other text frames are ignored, as the original did.
+            text = message.get("text")
+            if v2 and text is not None and device is not None:
+                parts.presence.hear(device, text)
     except WebSocketDisconnect:
         pass  # the console went away while the endpoint was sending to it
     except Exception:
@@ -279,6 +300,8 @@ async def console_socket(websocket: WebSocket, sid: str) -> None:
         log.warning("console of shop %s ended with an unexpected error", shop_id, exc_info=True)
     finally:
         if not handed_off:
+            if device is not None:
+                parts.presence.depart(device)
             await _leave(parts, console)
 
 

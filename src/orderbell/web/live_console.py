@@ -38,6 +38,7 @@ from websockets.server import ServerProtocol
 
 from orderbell.delivery.consoles import Console
 from orderbell.delivery.frames import Frame
+from orderbell.delivery.presence import Attendance, Presence
 from orderbell.protocol import (
     CLIENT_FRAME_BURST,
     CLIENT_FRAMES_PER_SECOND,
@@ -111,6 +112,7 @@ class LiveConsole(asyncio.Protocol):
         "_closing",
         "_connections",
         "_control",
+        "_device",
         "_max_buffer",
         "_owner",
         "_ping_at",
@@ -133,9 +135,12 @@ class LiveConsole(asyncio.Protocol):
         max_buffer: int,
         replayed_up_to: int,
         connections: set[Any],
+        device: Attendance | None = None,
     ) -> None:
         self._owner = owner
         self.shop_id = shop_id
+        # The console as a device of its shop: its status frames go there.
+        self._device = device
         self._control = control_frames
         self._max_buffer = max_buffer
         self._replayed_up_to = replayed_up_to
@@ -279,9 +284,10 @@ class LiveConsole(asyncio.Protocol):
         # original did; they must still be UTF-8 (checked as each fragment
         # arrives, so a bad one ends the message at once) and must not flood.
         decoder = self._text
+        text: str | None = None
         try:
             if decoder is None and frame.fin:
-                str(frame.data, "utf-8")
+                text = str(frame.data, "utf-8")
             else:
                 if decoder is None:
                     decoder = self._text = utf8_decoder()
@@ -296,6 +302,11 @@ class LiveConsole(asyncio.Protocol):
             self._budget = FrameBudget(CLIENT_FRAME_BURST, CLIENT_FRAMES_PER_SECOND)
         if not self._budget.take():
             self.close(CLOSE_POLICY_VIOLATION, "too many frames")
+            return
+        # A protocol-2 console may say how it is (a ``status`` frame, which
+        # fits one frame); what else it sends is ignored, as before.
+        if text is not None and self._control and self._device is not None:
+            self._owner.hear(self._device, text)
 
     def _fail(self, code: int, reason: str) -> None:
         # Failing the connection (RFC 6455 7.1.7): the close frame goes out,
@@ -353,8 +364,10 @@ class LiveConsoles:
         heartbeat: float,
         heartbeat_timeout: float,
         max_message: int = MAX_CONSOLE_MESSAGE,
+        presence: Presence | None = None,
     ) -> None:
         self._hub = hub
+        self._presence = presence
         self._interval = heartbeat
         self._timeout = heartbeat_timeout
         self.max_message = max_message
@@ -376,6 +389,7 @@ class LiveConsoles:
         max_buffer: int,
         replayed_up_to: int,
         connections: set[Any],
+        device: Attendance | None = None,
     ) -> LiveConsole | None:
         """Make a live console and let ``hand_over`` move the connection onto it.
 
@@ -391,6 +405,7 @@ class LiveConsoles:
             max_buffer=max_buffer,
             replayed_up_to=replayed_up_to,
             connections=connections,
+            device=device,
         )
         if not hand_over(live):
             return None
@@ -405,9 +420,17 @@ class LiveConsoles:
         if console not in self._live:
             return
         self._live.discard(console)
+        device = console._device
+        if device is not None and self._presence is not None:
+            self._presence.depart(device)
         if console.too_slow and self.on_cut_off is not None:
             self.on_cut_off()
         self._spawn(self._hub.leave(console))
+
+    def hear(self, device: Attendance, text: str) -> None:
+        """A live protocol-2 console sent a whole text frame: presence reads its status."""
+        if self._presence is not None:
+            self._presence.hear(device, text)
 
     async def keep_alive(self) -> None:
         """Ping every live console each ``heartbeat`` seconds and drop the silent ones, forever.
