@@ -24,13 +24,16 @@ export function backoffDelay(attempt, first = FIRST_DELAY_MS, max = MAX_DELAY_MS
  *
  * handlers: status({state, attempt, retryAt}), hello(frame, {first}),
  * reset(frame), alert(frame), synced(frame), handled(frame), seq(lastSeq),
- * refused(closeCode). States: connecting, connected, reconnecting, offline.
+ * refused(closeCode), presence(frame), shopStatus(frame). States: connecting,
+ * connected, reconnecting, offline. `params` are added to the socket's URL
+ * (deviceId, kind).
  */
 export class AlertStream {
-  constructor({ base, token, sid, lastSeq = null, handlers }) {
+  constructor({ base, token, sid, lastSeq = null, params = {}, handlers }) {
     this.base = base;
     this.token = token;
     this.sid = sid;
+    this.params = params;
     this.lastSeq = Number.isInteger(lastSeq) ? lastSeq : null;
     this.handlers = handlers;
     this.socket = null;
@@ -70,6 +73,9 @@ export class AlertStream {
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
     url.searchParams.set("token", this.token);
     url.searchParams.set("protocol", "2");
+    for (const [name, value] of Object.entries(this.params)) {
+      if (value) url.searchParams.set(name, String(value));
+    }
     if (this.lastSeq !== null) url.searchParams.set("since", String(this.lastSeq));
     return url.toString();
   }
@@ -128,6 +134,12 @@ export class AlertStream {
       case "handled":
         this.handlers.handled(frame);
         break;
+      case "presence":
+        this.handlers.presence?.(frame);
+        break;
+      case "shopStatus":
+        this.handlers.shopStatus?.(frame);
+        break;
       default:
         break; // ping, and control frames of later versions
     }
@@ -163,6 +175,14 @@ export class AlertStream {
     const offline = this.failures >= OFFLINE_AFTER || navigator.onLine === false;
     this.report(offline ? "offline" : "reconnecting", Date.now() + delay);
     this.retryTimer = setTimeout(() => this.connect(), delay);
+  }
+
+  /** Send a frame to the server if the socket is open; whether it was sent. */
+  send(frame) {
+    const socket = this.socket;
+    if (!socket || socket.readyState !== WebSocket.OPEN) return false;
+    socket.send(JSON.stringify(frame));
+    return true;
   }
 
   retryNow() {

@@ -5,7 +5,7 @@ import { login } from "./api.js";
 import { Board, tail } from "./board.js";
 import { el, replaceChildren } from "./dom.js";
 import { HTML_LANG, SPEECH_LANG, applyTranslations, translator } from "./i18n.js";
-import { clampRepeat, loadPrefs, savePrefs } from "./prefs.js";
+import { clampRepeat, cleanDeviceName, loadPrefs, savePrefs } from "./prefs.js";
 import { Ringer } from "./ringer.js";
 import { ShopConsole, isShopOrder } from "./shop-console.js";
 import { Sound } from "./sound.js";
@@ -14,6 +14,8 @@ const SESSION_KEY = "orderbell.console.session";
 const SID_KEY = "orderbell.console.sid";
 const TOAST_MS = 6000;
 const MAX_NOTICES = 8;
+// What this page reports as its app version in its status frame.
+const APP_VERSION = "console/1";
 
 const $ = (id) => document.getElementById(id);
 const base = new URL(".", document.baseURI);
@@ -27,6 +29,7 @@ let connection = { state: "connecting", retryAt: null };
 let openAlerts = [];
 let toastTimer = null;
 let rejecting = null;
+let presence = null; // the latest presence frame: the shop's devices
 
 // --- session -------------------------------------------------------------
 
@@ -47,6 +50,11 @@ function consoleId() {
     sessionStorage.setItem(SID_KEY, sid);
   }
   return sid;
+}
+
+/** This device's id among the shop's devices: the name it was given, or its console id. */
+function deviceId() {
+  return prefs.deviceName || consoleId();
 }
 
 function showLogin(message = "") {
@@ -83,7 +91,7 @@ function start(session) {
   $("console-view").hidden = false;
   $("shop-name").textContent = session.name;
   board.clear();
-  shop = new ShopConsole({ base, session, sid: consoleId(), board, sound, ringer, ui });
+  shop = new ShopConsole({ base, session, sid: consoleId(), deviceId: deviceId(), board, sound, ringer, ui });
   shop.start();
   renderSound();
 }
@@ -97,6 +105,7 @@ function end(message = "") {
   board.clear();
   renderNotices([]);
   renderAttention(0);
+  renderDevices(null);
   closeReject();
   showLogin(message);
 }
@@ -117,7 +126,44 @@ const ui = {
   desktop: (alert) => notifyDesktop(alert),
   toast: (text) => toast(text),
   refused: (code) => end(code === 4403 ? t("notMerchant") : t("sessionExpired")),
+  deviceStatus: () => ({
+    sound: sound.state === "on",
+    visible: document.visibilityState === "visible",
+    notifications: "Notification" in window ? Notification.permission : "denied",
+    volume: prefs.muted ? 0 : prefs.volume,
+    appVersion: APP_VERSION,
+  }),
+  presence: (frame) => renderDevices(frame),
 };
+
+/** The shop's devices online, and a warning for each other device that cannot be heard. */
+function renderDevices(frame) {
+  presence = frame;
+  const pill = $("devices");
+  const list = $("device-warnings");
+  if (!frame) {
+    pill.hidden = true;
+    list.hidden = true;
+    replaceChildren(list, []);
+    return;
+  }
+  const online = Number.isInteger(frame.online) ? frame.online : (frame.devices || []).length;
+  pill.textContent = t("devicesOnline", { n: online });
+  pill.hidden = false;
+  const me = deviceId();
+  const warnings = [];
+  for (const device of frame.devices || []) {
+    if (!device || device.deviceId === me) continue;
+    const name = String(device.deviceId);
+    if (device.sound === false) warnings.push(t("deviceWarning.sound", { name }));
+    else if (device.visible === false) warnings.push(t("deviceWarning.hidden", { name }));
+  }
+  replaceChildren(
+    list,
+    warnings.map((text) => el("li", { class: "device-warning" }, text)),
+  );
+  list.hidden = warnings.length === 0;
+}
 
 function renderConnection() {
   const node = $("connection");
@@ -266,6 +312,7 @@ function setLanguage(lang) {
   renderNotices(openAlerts);
   renderAttention(openAlerts.length);
   renderNotificationState();
+  renderDevices(presence);
   if (!$("login-submit").disabled) $("login-submit").textContent = t("login");
 }
 
@@ -314,7 +361,23 @@ function wire() {
     prefs.muted = event.target.checked;
     sound.setMuted(prefs.muted);
     savePrefs(prefs);
+    reportStatus();
   });
+  $("settings-volume").addEventListener("change", reportStatus);
+  $("settings-device-name").addEventListener("change", (event) => {
+    const name = cleanDeviceName(event.target.value);
+    event.target.value = name;
+    if (name === prefs.deviceName) return;
+    prefs.deviceName = name;
+    savePrefs(prefs);
+    // The device id is part of the connection: connect again under the new name.
+    const session = loadSession();
+    if (shop && session) {
+      shop.stop();
+      start(session);
+    }
+  });
+  document.addEventListener("visibilitychange", reportStatus);
   $("settings-repeat").addEventListener("change", (event) => {
     prefs.repeatSeconds = clampRepeat(event.target.value);
     event.target.value = String(prefs.repeatSeconds);
@@ -328,6 +391,7 @@ function wire() {
   $("allow-notifications").addEventListener("click", async () => {
     if ("Notification" in window) await Notification.requestPermission();
     renderNotificationState();
+    reportStatus();
   });
   $("reject-form").addEventListener("submit", onRejectSubmit);
   $("reject-cancel").addEventListener("click", closeReject);
@@ -345,15 +409,23 @@ function wire() {
       if (shop && sound.state === "off") enableSound();
     });
   }
-  sound.onChange(renderSound);
+  sound.onChange(() => {
+    renderSound();
+    reportStatus();
+  });
   // Keep the retry countdown of the indicator current.
   setInterval(() => {
     if (connection.retryAt && connection.state !== "connected") renderConnection();
   }, 1000);
 }
 
+function reportStatus() {
+  if (shop) shop.reportStatus();
+}
+
 function boot() {
   $("settings-volume").value = String(Math.round(prefs.volume * 100));
+  $("settings-device-name").value = prefs.deviceName;
   $("settings-mute").checked = prefs.muted;
   $("settings-repeat").value = String(prefs.repeatSeconds);
   wire();

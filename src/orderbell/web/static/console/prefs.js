@@ -3,7 +3,8 @@
 import { LANGUAGES } from "./i18n.js";
 
 const KEY = "orderbell.console.prefs";
-export const DEFAULTS = Object.freeze({ lang: "zh", volume: 0.8, muted: false, repeatSeconds: 20 });
+export const DEFAULTS = Object.freeze({ lang: "zh", volume: 0.8, muted: false, repeatSeconds: 20, deviceName: "" });
+export const DEVICE_NAME_MAX = 32;
 export const REPEAT_MIN = 1;
 export const REPEAT_MAX = 600;
 
@@ -27,6 +28,7 @@ export function loadPrefs() {
     repeatSeconds: Math.round(
       clamp(stored.repeatSeconds, REPEAT_MIN, REPEAT_MAX, DEFAULTS.repeatSeconds),
     ),
+    deviceName: cleanDeviceName(stored.deviceName),
   };
 }
 
@@ -41,4 +43,9 @@ export function savePrefs(prefs) {
 
 export function clampRepeat(value) {
   return Math.round(clamp(value, REPEAT_MIN, REPEAT_MAX, DEFAULTS.repeatSeconds));
+}
+
+/** A device name as the shop's other devices will see it: trimmed, short, or "" for none. */
+export function cleanDeviceName(value) {
+  return typeof value === "string" ? value.trim().slice(0, DEVICE_NAME_MAX) : "";
 }

@@ -36,9 +36,10 @@ function storedSeq(shopId) {
 export class ShopConsole {
   /**
    * ui: t(key, values), speechLang(), connection(status), notices(alerts),
-   * attention(count), desktop(alert), toast(text), refused(code).
+   * attention(count), desktop(alert), toast(text), refused(code),
+   * deviceStatus() (what this device says of itself), presence(frame).
    */
-  constructor({ base, session, sid, board, sound, ringer, ui }) {
+  constructor({ base, session, sid, deviceId, board, sound, ringer, ui }) {
     this.session = session;
     this.board = board;
     this.sound = sound;
@@ -55,13 +56,17 @@ export class ShopConsole {
       token: session.token,
       sid,
       lastSeq: storedSeq(session.shopId),
+      params: { deviceId, kind: "browser" },
       handlers: {
         status: (status) => ui.connection(status),
         // Reload on every reconnection too: while this console was away,
         // orders may have moved without raising any alert.
         hello: (_frame, { first }) => {
+          // The other devices of the shop learn at once whether this one can be heard.
+          this.reportStatus();
           if (!first) this.reload();
         },
+        presence: (frame) => ui.presence(frame),
         reset: () => this.reload(),
         alert: (frame) => this.alert(frame),
         synced: (frame) => this.synced(frame),
@@ -83,6 +88,11 @@ export class ShopConsole {
     this.stopped = true;
     this.stream.stop();
     this.ringer.stop();
+  }
+
+  /** Tell the server (and so the shop's other devices) this device's state. */
+  reportStatus() {
+    if (!this.stopped) this.stream.send({ type: "status", ...this.ui.deviceStatus() });
   }
 
   get ringing() {
