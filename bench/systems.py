@@ -140,6 +140,9 @@ def orderbell_env(database_url: str, secret: str, **settings: str) -> dict[str, 
         ORDERBELL_SECRET_KEY=secret,
         # Thousands of consoles of one shop in one process: above the usual cap.
         ORDERBELL_MAX_CONSOLES_PER_SHOP="25000",
+        # The sweep for shops nobody listens to runs (its cost is measured),
+        # but pauses no shop within a run: most bench shops have no console.
+        ORDERBELL_UNATTENDED_PAUSE_SECONDS="86400",
     )
     env.update({f"ORDERBELL_{k.upper()}": v for k, v in settings.items()})
     if ORDERBELL_SRC is not None:

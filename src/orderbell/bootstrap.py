@@ -25,6 +25,7 @@ from orderbell.metrics import Metrics
 from orderbell.parts import Orderbell
 from orderbell.protocol import MAX_CONSOLE_MESSAGE
 from orderbell.security import TokenIssuer
+from orderbell.services.attendance import Attendance
 from orderbell.services.outbox import Outbox
 from orderbell.services.replay import LogSource, Retention
 from orderbell.services.schedule import Schedule
@@ -107,6 +108,16 @@ def build(settings: Settings, *, inline_sqlite: bool = True) -> Orderbell:
             delivery_timeout=timedelta(minutes=settings.delivery_timeout_minutes),
             delivery_check_interval=settings.delivery_timeout_check_seconds,
         ),
+        attendance=Attendance(
+            outbox,
+            presence.online,
+            pause_after=settings.unattended_pause_seconds,
+            # After every process restarts at once, consoles get time to come
+            # back (and the devices of a dead process to expire) before any
+            # shop is judged unheard.
+            grace=2 * settings.heartbeat_timeout_seconds + settings.unattended_pause_seconds,
+            interval=settings.unattended_check_seconds,
+        ),
         retention=Retention(
             max_age=timedelta(hours=settings.replay_max_age_hours),
             max_count=settings.replay_max_alerts,
@@ -132,6 +143,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await parts.broker.connect()
         await parts.outbox.start()
         await parts.presence.start()
+        parts.attendance.start()
         if settings.scheduled_tasks:
             parts.schedule.start()
         heartbeat = asyncio.create_task(parts.hub.heartbeat(settings.heartbeat_seconds))
@@ -145,6 +157,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             heartbeat.cancel()
             keepalive.cancel()
+            await parts.attendance.stop()
             await parts.consoles.close()
             await parts.presence.close()
             await parts.schedule.stop()

@@ -14,6 +14,7 @@ from orderbell.delivery.hub import Hub
 from orderbell.delivery.presence import Presence
 from orderbell.metrics import Metrics
 from orderbell.security import TokenIssuer
+from orderbell.services.attendance import Attendance
 from orderbell.services.outbox import Outbox
 from orderbell.services.replay import Retention
 from orderbell.services.schedule import Schedule
@@ -35,6 +36,7 @@ class Orderbell:
     presence: Presence
     outbox: Outbox
     schedule: Schedule
+    attendance: Attendance
     retention: Retention
     tokens: TokenIssuer
     presenter: Presenter

@@ -82,6 +82,20 @@ class Settings(BaseSettings):
     heartbeat_timeout_seconds: float = Field(
         20.0, gt=0, description="A console that does not answer a ping within this is closed."
     )
+    unattended_pause_seconds: float = Field(
+        300.0,
+        ge=0,
+        description=(
+            "An open shop with no device online this long is paused until one is back "
+            "(0: never paused)."
+        ),
+    )
+    unattended_check_seconds: float = Field(
+        3.0,
+        gt=0,
+        le=60,
+        description="How often shops nobody listens to are looked for (and paused ones resumed).",
+    )
     presence_debounce_seconds: float = Field(
         1.0,
         gt=0,

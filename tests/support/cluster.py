@@ -22,6 +22,8 @@ FAST = {
     "ORDERBELL_BROKER_TIMEOUT_SECONDS": "1",
     "ORDERBELL_BROKER_RECONNECT_MAX_SECONDS": "0.5",
     "ORDERBELL_RELAY_INTERVAL_SECONDS": "0.5",
+    # Shops of tests are mostly unattended: no pause unless a test turns it on.
+    "ORDERBELL_UNATTENDED_PAUSE_SECONDS": "0",
     "ORDERBELL_LOG_LEVEL": "warning",
 }
 

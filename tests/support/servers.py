@@ -127,6 +127,8 @@ def server_env(
     env.update(ORDERBELL_DATABASE_URL=database_url, ORDERBELL_LOG_LEVEL=log_level)
     if secret is not None:
         env["ORDERBELL_SECRET_KEY"] = secret
+    # Shops of tests are mostly unattended: no pause unless a test turns it on.
+    settings = {"unattended_pause_seconds": "0", **settings}
     env.update({f"ORDERBELL_{k.upper()}": v for k, v in settings.items()})
     return env
 

@@ -150,7 +150,7 @@ async def history(db: Database, shop_id: int, *, limit: int = 100) -> list[Histo
                 merchant_name=name,
                 at=change.created_at,
             )
-            for change, name in rows.tuples()
+            for change, name in rows
         ]
 
 

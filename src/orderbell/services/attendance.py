@@ -1,0 +1,95 @@
+"""The sweep that pauses shops nobody can hear and resumes them when someone is back.
+
+Every process runs it every ``interval`` seconds: it reads the open shops
+(and those paused for want of a listener), asks presence how many devices of
+each are online across all processes, and applies ``domain.attendance``'s
+rule. ``shop_status.pause`` and ``resume`` are conditional moves, so a
+decision that several processes take at once is made and recorded once, and
+a shop paused by a process that then died is resumed by any other.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+
+from sqlalchemy import and_, or_, select
+
+from orderbell.domain.attendance import CONSOLE_ONLINE, Decisions, Seen, Watch
+from orderbell.domain.shop_status import NO_CONSOLE_ONLINE, ShopStatus
+from orderbell.services import shop_status
+from orderbell.services.chores import Chores
+from orderbell.services.outbox import Outbox
+from orderbell.storage.tables import Shop
+
+log = logging.getLogger(__name__)
+
+#: How many devices of each shop are online, across every process.
+OnlineCounts = Callable[[Sequence[int]], Awaitable[dict[int, int]]]
+
+
+class Attendance:
+    """Pauses open shops with no device online for ``pause_after`` seconds.
+
+    Args:
+        outbox: where shop status changes are made (and announced after commit).
+        online: presence's count of devices online per shop.
+        pause_after: seconds without a listener before a pause; 0 turns the sweep off.
+        grace: seconds after start before this process pauses anything.
+        interval: seconds between two looks.
+        clock: a monotonic clock in seconds (tests move one by hand).
+    """
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        online: OnlineCounts,
+        *,
+        pause_after: float,
+        grace: float,
+        interval: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._outbox = outbox
+        self._online = online
+        self._interval = interval
+        self._clock = clock
+        self._watch = Watch(pause_after=pause_after, grace=grace, started=clock())
+        self._chores = Chores("attendance")
+        self.enabled = pause_after > 0
+
+    def start(self) -> None:
+        """Look every ``interval`` seconds until ``stop`` (nothing when turned off)."""
+        if self.enabled:
+            self._chores.every(self._interval, self.sweep, spread=True)
+
+    async def stop(self) -> None:
+        """Stop looking."""
+        await self._chores.stop()
+
+    async def sweep(self) -> Decisions:
+        """One look: pause and resume what the rule says; returns what it decided
+        (a move another process made first is decided here too, and changes nothing)."""
+        async with self._outbox.database.sessions() as session:
+            rows = await session.execute(
+                select(Shop.id, Shop.status, Shop.status_reason).where(
+                    or_(
+                        Shop.status == ShopStatus.OPEN.value,
+                        and_(
+                            Shop.status == ShopStatus.PAUSED.value,
+                            Shop.status_reason == NO_CONSOLE_ONLINE,
+                        ),
+                    )
+                )
+            )
+            shops = [Seen(id_, ShopStatus(status), reason) for id_, status, reason in rows]
+        online = await self._online([s.shop_id for s in shops]) if shops else {}
+        decisions = self._watch.observe(self._clock(), shops, online)
+        for shop_id in decisions.pause:
+            if await shop_status.pause(self._outbox, shop_id, NO_CONSOLE_ONLINE):
+                log.warning("shop %d paused: no console online", shop_id)
+        for shop_id in decisions.resume:
+            if await shop_status.resume(self._outbox, shop_id, CONSOLE_ONLINE):
+                log.info("shop %d resumed: a console is online again", shop_id)
+        return decisions
