@@ -25,11 +25,11 @@ from orderbell.metrics import Metrics
 from orderbell.parts import Orderbell
 from orderbell.protocol import MAX_CONSOLE_MESSAGE
 from orderbell.security import TokenIssuer
-from orderbell.services.attendance import Attendance
 from orderbell.services.outbox import Outbox
 from orderbell.services.replay import LogSource, Retention
 from orderbell.services.schedule import Schedule
 from orderbell.services.staff import merchant_name
+from orderbell.services.unattended import UnattendedShops
 from orderbell.settings import Settings
 from orderbell.storage import sqlite_inline
 from orderbell.storage.database import Database
@@ -108,7 +108,7 @@ def build(settings: Settings, *, inline_sqlite: bool = True) -> Orderbell:
             delivery_timeout=timedelta(minutes=settings.delivery_timeout_minutes),
             delivery_check_interval=settings.delivery_timeout_check_seconds,
         ),
-        attendance=Attendance(
+        unattended=UnattendedShops(
             outbox,
             presence.online,
             pause_after=settings.unattended_pause_seconds,
@@ -143,7 +143,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await parts.broker.connect()
         await parts.outbox.start()
         await parts.presence.start()
-        parts.attendance.start()
+        parts.unattended.start()
         if settings.scheduled_tasks:
             parts.schedule.start()
         heartbeat = asyncio.create_task(parts.hub.heartbeat(settings.heartbeat_seconds))
@@ -157,7 +157,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             heartbeat.cancel()
             keepalive.cancel()
-            await parts.attendance.stop()
+            await parts.unattended.stop()
             await parts.consoles.close()
             await parts.presence.close()
             await parts.schedule.stop()

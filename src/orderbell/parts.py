@@ -14,10 +14,10 @@ from orderbell.delivery.hub import Hub
 from orderbell.delivery.presence import Presence
 from orderbell.metrics import Metrics
 from orderbell.security import TokenIssuer
-from orderbell.services.attendance import Attendance
 from orderbell.services.outbox import Outbox
 from orderbell.services.replay import Retention
 from orderbell.services.schedule import Schedule
+from orderbell.services.unattended import UnattendedShops
 from orderbell.settings import Settings
 from orderbell.storage.database import Database
 from orderbell.web.live_console import LiveConsoles
@@ -36,7 +36,7 @@ class Orderbell:
     presence: Presence
     outbox: Outbox
     schedule: Schedule
-    attendance: Attendance
+    unattended: UnattendedShops
     retention: Retention
     tokens: TokenIssuer
     presenter: Presenter

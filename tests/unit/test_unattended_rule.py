@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from orderbell.domain.attendance import Decisions, Seen, Watch
 from orderbell.domain.shop_status import BY_HAND, NO_CONSOLE_ONLINE, ShopStatus
+from orderbell.domain.unattended import Decisions, Seen, Watch
 
 OPEN = Seen(1, ShopStatus.OPEN, BY_HAND)
 PAUSED = Seen(1, ShopStatus.PAUSED, NO_CONSOLE_ONLINE)

@@ -2,7 +2,7 @@
 
 Every process runs it every ``interval`` seconds: it reads the open shops
 (and those paused for want of a listener), asks presence how many devices of
-each are online across all processes, and applies ``domain.attendance``'s
+each are online across all processes, and applies ``domain.unattended``'s
 rule. ``shop_status.pause`` and ``resume`` are conditional moves, so a
 decision that several processes take at once is made and recorded once, and
 a shop paused by a process that then died is resumed by any other.
@@ -16,8 +16,8 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from sqlalchemy import and_, or_, select
 
-from orderbell.domain.attendance import CONSOLE_ONLINE, Decisions, Seen, Watch
 from orderbell.domain.shop_status import NO_CONSOLE_ONLINE, ShopStatus
+from orderbell.domain.unattended import CONSOLE_ONLINE, Decisions, Seen, Watch
 from orderbell.services import shop_status
 from orderbell.services.chores import Chores
 from orderbell.services.outbox import Outbox
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 OnlineCounts = Callable[[Sequence[int]], Awaitable[dict[int, int]]]
 
 
-class Attendance:
+class UnattendedShops:
     """Pauses open shops with no device online for ``pause_after`` seconds.
 
     Args:
@@ -56,7 +56,7 @@ class Attendance:
         self._interval = interval
         self._clock = clock
         self._watch = Watch(pause_after=pause_after, grace=grace, started=clock())
-        self._chores = Chores("attendance")
+        self._chores = Chores("unattended shops")
         self.enabled = pause_after > 0
 
     def start(self) -> None:
