@@ -110,7 +110,7 @@ def build(settings: Settings, *, inline_sqlite: bool = True) -> Orderbell:
         ),
         unattended=UnattendedShops(
             outbox,
-            presence.online,
+            presence.heard,
             pause_after=settings.unattended_pause_seconds,
             # After every process restarts at once, consoles get time to come
             # back (and the devices of a dead process to expire) before any

@@ -272,6 +272,11 @@ class DeviceStore(ABC):
         """The devices of each shop, across processes (live processes only)."""
 
     @abstractmethod
+    async def heard(self, shop_ids: Sequence[int]) -> set[int]:
+        """The shops of ``shop_ids`` with at least one device online (live
+        processes only), without reading the devices themselves."""
+
+    @abstractmethod
     async def close(self, local: Sequence[Attendance]) -> None:
         """Remove this process's devices at once (clean shutdown) and disconnect."""
 
@@ -305,6 +310,10 @@ class MemoryStore(DeviceStore):
     async def read(self, shop_ids: Sequence[int]) -> dict[int, list[Device]]:
         """The devices of each shop in this process."""
         return {s: [a.device() for a in _latest(self._local(s))] for s in shop_ids}
+
+    async def heard(self, shop_ids: Sequence[int]) -> set[int]:
+        """The shops with a console in this process."""
+        return {s for s in shop_ids if any(True for _ in self._local(s))}
 
     async def close(self, local: Sequence[Attendance]) -> None:
         """Nothing to close."""
@@ -445,6 +454,13 @@ class Presence:
             return {}
         found = await self.store.read(ids)
         return {s: len(merge_devices(found.get(s, []))) for s in ids}
+
+    async def heard(self, shop_ids: Sequence[int]) -> set[int]:
+        """The shops with at least one device online, across processes: what
+        the pause of unheard shops asks every few seconds of every shop, so it
+        builds no device list."""
+        ids = list(dict.fromkeys(shop_ids))
+        return await self.store.heard(ids) if ids else set()
 
     # -- background work ------------------------------------------------------
 

@@ -139,6 +139,26 @@ class RedisStore(DeviceStore):
             await pipe.execute()
         return found
 
+    async def heard(self, shop_ids: Sequence[int]) -> set[int]:
+        """The shops with a device of a live process: the hashes' field names
+        (``<process>/<n>``) and one ``MGET`` of the processes' liveness keys."""
+        redis = self._client()
+        pipe = redis.pipeline(transaction=False)
+        for shop_id in shop_ids:
+            pipe.hkeys(self._shop_key(shop_id))
+        fields: list[list[bytes]] = await pipe.execute()
+        owners = {
+            shop_id: {field.decode().rpartition("/")[0] for field in names}
+            for shop_id, names in zip(shop_ids, fields, strict=True)
+            if names
+        }
+        processes = sorted(set().union(*owners.values())) if owners else []
+        if not processes:
+            return set()
+        flags = await redis.mget([self._process_key(p) for p in processes])
+        alive = {p for p, flag in zip(processes, flags, strict=True) if flag is not None}
+        return {shop_id for shop_id, procs in owners.items() if procs & alive}
+
     async def close(self, local: Sequence[Attendance]) -> None:
         """Delete this process's devices and liveness key, then disconnect."""
         if self._redis is None:

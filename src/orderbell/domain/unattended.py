@@ -14,7 +14,7 @@ process that died have time to expire) before anyone is judged unheard.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 
 from orderbell.domain.shop_status import NO_CONSOLE_ONLINE, ShopStatus
@@ -55,16 +55,16 @@ class Watch:
     started: float
     _unheard_since: dict[int, float] = field(default_factory=dict)
 
-    def observe(self, now: float, shops: Iterable[Seen], online: Mapping[int, int]) -> Decisions:
+    def observe(self, now: float, shops: Iterable[Seen], heard: Container[int]) -> Decisions:
         """Take in one look at ``shops`` (open ones, and those paused for want of a
-        listener) and how many devices of each are ``online``; what to do now."""
+        listener) and which of them are ``heard`` (a device online); what to do now."""
         pause: list[int] = []
         resume: list[int] = []
         looked: set[int] = set()
         settled = now - self.started >= self.grace
         for shop in shops:
             looked.add(shop.shop_id)
-            if online.get(shop.shop_id, 0) > 0:
+            if shop.shop_id in heard:
                 self._unheard_since.pop(shop.shop_id, None)
                 if shop.status is ShopStatus.PAUSED and shop.reason == NO_CONSOLE_ONLINE:
                     resume.append(shop.shop_id)

@@ -1,8 +1,8 @@
 """The sweep that pauses shops nobody can hear and resumes them when someone is back.
 
 Every process runs it every ``interval`` seconds: it reads the open shops
-(and those paused for want of a listener), asks presence how many devices of
-each are online across all processes, and applies ``domain.unattended``'s
+(and those paused for want of a listener), asks presence which of them have a
+device online across all processes, and applies ``domain.unattended``'s
 rule. ``shop_status.pause`` and ``resume`` are conditional moves, so a
 decision that several processes take at once is made and recorded once, and
 a shop paused by a process that then died is resumed by any other.
@@ -25,8 +25,12 @@ from orderbell.storage.tables import Shop
 
 log = logging.getLogger(__name__)
 
-#: How many devices of each shop are online, across every process.
-OnlineCounts = Callable[[Sequence[int]], Awaitable[dict[int, int]]]
+#: The shops of those given with at least one device online, across every process.
+Heard = Callable[[Sequence[int]], Awaitable[set[int]]]
+
+#: Shops read (and asked about) at a time: a look at thousands of shops
+#: gives the event loop back between slices instead of holding it.
+SLICE = 1000
 
 
 class UnattendedShops:
@@ -34,7 +38,7 @@ class UnattendedShops:
 
     Args:
         outbox: where shop status changes are made (and announced after commit).
-        online: presence's count of devices online per shop.
+        heard: presence's answer to which shops have a device online.
         pause_after: seconds without a listener before a pause; 0 turns the sweep off.
         grace: seconds after start before this process pauses anything.
         interval: seconds between two looks.
@@ -44,7 +48,7 @@ class UnattendedShops:
     def __init__(
         self,
         outbox: Outbox,
-        online: OnlineCounts,
+        heard: Heard,
         *,
         pause_after: float,
         grace: float,
@@ -52,7 +56,7 @@ class UnattendedShops:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._outbox = outbox
-        self._online = online
+        self._heard = heard
         self._interval = interval
         self._clock = clock
         self._watch = Watch(pause_after=pause_after, grace=grace, started=clock())
@@ -71,21 +75,28 @@ class UnattendedShops:
     async def sweep(self) -> Decisions:
         """One look: pause and resume what the rule says; returns what it decided
         (a move another process made first is decided here too, and changes nothing)."""
-        async with self._outbox.database.sessions() as session:
-            rows = await session.execute(
-                select(Shop.id, Shop.status, Shop.status_reason).where(
-                    or_(
-                        Shop.status == ShopStatus.OPEN.value,
-                        and_(
-                            Shop.status == ShopStatus.PAUSED.value,
-                            Shop.status_reason == NO_CONSOLE_ONLINE,
-                        ),
+        shops: list[Seen] = []
+        heard: set[int] = set()
+        after = 0
+        while True:
+            async with self._outbox.database.sessions() as session:
+                rows = (
+                    await session.execute(
+                        select(Shop.id, Shop.status, Shop.status_reason)
+                        .where(Shop.id > after, _WATCHED)
+                        .order_by(Shop.id)
+                        .limit(SLICE)
                     )
-                )
-            )
-            shops = [Seen(id_, ShopStatus(status), reason) for id_, status, reason in rows]
-        online = await self._online([s.shop_id for s in shops]) if shops else {}
-        decisions = self._watch.observe(self._clock(), shops, online)
+                ).all()
+            if not rows:
+                break
+            seen = [Seen(id_, ShopStatus(status), reason) for id_, status, reason in rows]
+            shops += seen
+            heard |= await self._heard([s.shop_id for s in seen])
+            after = seen[-1].shop_id
+            if len(rows) < SLICE:
+                break
+        decisions = self._watch.observe(self._clock(), shops, heard)
         for shop_id in decisions.pause:
             if await shop_status.pause(self._outbox, shop_id, NO_CONSOLE_ONLINE):
                 log.warning("shop %d paused: no console online", shop_id)
@@ -93,3 +104,10 @@ class UnattendedShops:
             if await shop_status.resume(self._outbox, shop_id, CONSOLE_ONLINE):
                 log.info("shop %d resumed: a console is online again", shop_id)
         return decisions
+
+
+#: The shops the sweep looks at: open ones, and those it paused itself.
+_WATCHED = or_(
+    Shop.status == ShopStatus.OPEN.value,
+    and_(Shop.status == ShopStatus.PAUSED.value, Shop.status_reason == NO_CONSOLE_ONLINE),
+)
