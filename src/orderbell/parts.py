@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from orderbell.broker import Broker
 from orderbell.delivery.hub import Hub
-from orderbell.delivery.presence import Presence
+from orderbell.delivery.presence.registry import Presence
 from orderbell.metrics import Metrics
 from orderbell.security import TokenIssuer
 from orderbell.services.outbox import Outbox

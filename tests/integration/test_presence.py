@@ -15,7 +15,8 @@ import redis.asyncio as aioredis
 import websockets
 
 from orderbell.broker.memory import MemoryBroker
-from orderbell.delivery.presence import Presence, create_presence
+from orderbell.delivery.presence import create_presence
+from orderbell.delivery.presence.registry import Presence
 from tests.integration.services import PrivateRedis
 from tests.support.cluster import cluster
 from tests.support.frames import collect

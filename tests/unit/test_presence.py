@@ -13,7 +13,7 @@ import pytest
 from orderbell.broker.memory import MemoryBroker
 from orderbell.client.events import Presence as PresenceEvent
 from orderbell.client.terminal import Listener, describe_devices
-from orderbell.delivery.presence import (
+from orderbell.delivery.presence.registry import (
     Attendance,
     Debounce,
     Device,

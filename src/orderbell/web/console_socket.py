@@ -23,7 +23,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.websockets import WebSocketState
 
 from orderbell.delivery.frames import Frame, encode_alert
-from orderbell.delivery.presence import Attendance, check_device_id, check_kind
+from orderbell.delivery.presence.registry import Attendance, check_device_id, check_kind
 from orderbell.domain.errors import Unauthorized
 from orderbell.parts import Orderbell
 from orderbell.protocol import (

@@ -38,7 +38,7 @@ from websockets.server import ServerProtocol
 
 from orderbell.delivery.consoles import Console
 from orderbell.delivery.frames import Frame
-from orderbell.delivery.presence import Attendance, Presence
+from orderbell.delivery.presence.registry import Attendance, Presence
 from orderbell.protocol import (
     CLIENT_FRAME_BURST,
     CLIENT_FRAMES_PER_SECOND,

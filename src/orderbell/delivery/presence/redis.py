@@ -27,7 +27,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installation
         "shared presence needs the Redis client: pip install 'orderbell[redis]'"
     ) from exc
 
-from orderbell.delivery.presence import Attendance, Device, DeviceStore
+from orderbell.delivery.presence.registry import Attendance, Device, DeviceStore
 
 
 class RedisStore(DeviceStore):
