@@ -6,11 +6,15 @@ Under CI=true a missing service fails these tests; elsewhere they are skipped.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import orjson
 import pytest
 
+from orderbell.broker.memory import MemoryBroker
+from orderbell.services.outbox import Outbox
+from orderbell.storage.database import Database
 from orderbell.storage.schema import upgrade_database
 from tests.conftest import require_service
 from tests.integration.services import (
@@ -25,6 +29,9 @@ from tests.integration.services import (
     private_redis,
     redis_available,
 )
+from tests.support.cluster import cluster
+from tests.support.processes import Process
+from tests.support.servers import Api, Server
 
 
 @pytest.fixture(scope="session")
@@ -87,3 +94,47 @@ def own_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
     )
     with private_redis(tmp_path) as server:
         yield server
+
+
+@pytest.fixture
+def pair(tmp_path: Path, postgres_url: str, redis_url: str, prefix: str) -> Iterator[list[Server]]:
+    """Two server processes on this test's PostgreSQL database and Redis prefix
+    (a test module may override it with settings of its own)."""
+    with cluster(tmp_path, database_url=postgres_url, broker_url=redis_url, prefix=prefix) as s:
+        yield s
+
+
+@pytest.fixture
+async def apis(pair: list[Server]) -> AsyncIterator[list[Api]]:
+    """An HTTP client for each process of ``pair``."""
+    clients = [Api(s) for s in pair]
+    yield clients
+    for client in clients:
+        await client.aclose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A migrated SQLite file, then (second run) this test's PostgreSQL database."""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'orderbell.db'}"
+        in_thread(upgrade_database, url)
+        return url
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+async def processes(database_url: str) -> AsyncIterator[list[Process]]:
+    """Two processes' worth of engine, broker and outbox on one database, each
+    broker recording the control frames it carried."""
+    made = []
+    for _ in range(2):
+        database = Database(database_url)
+        broker = MemoryBroker()
+        notices: list[dict[str, object]] = []
+        broker.attach(lambda _shop, payload, notices=notices: notices.append(orjson.loads(payload)))
+        made.append(Process(database, broker, Outbox(database, broker), notices))
+    yield made
+    for process in made:
+        await process.database.dispose()

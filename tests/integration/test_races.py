@@ -12,7 +12,6 @@ import os
 import secrets
 import sys
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,6 @@ from orderbell.storage.database import Database
 from orderbell.storage.schema import upgrade_database
 from orderbell.storage.tables import AddressBook, Customer, Merchant, Shop
 from tests.e2e.server import PASSWORD, Api, Server, ShopKit, new_shop
-from tests.integration.cluster import cluster
 from tests.integration.services import in_thread
 
 pytestmark = pytest.mark.e2e
@@ -35,20 +33,6 @@ AT_ONCE = 16
 # Where one request per row races too briefly to lose reliably: several rows at once.
 CUSTOMERS, EACH = 6, 12
 EMPTY_CART = "The shopping cart is empty."
-
-
-@pytest.fixture
-def pair(tmp_path: Path, postgres_url: str, redis_url: str, prefix: str) -> Iterator[list[Server]]:
-    with cluster(tmp_path, database_url=postgres_url, broker_url=redis_url, prefix=prefix) as s:
-        yield s
-
-
-@pytest.fixture
-async def apis(pair: list[Server]) -> AsyncIterator[list[Api]]:
-    clients = [Api(s) for s in pair]
-    yield clients
-    for client in clients:
-        await client.aclose()
 
 
 Call = tuple[str, str, dict[str, Any]]

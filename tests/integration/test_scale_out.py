@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import orjson
@@ -22,20 +21,6 @@ from tests.support.polling import wait_until
 from tests.support.servers import Api, Server, new_shop
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def pair(tmp_path: Path, postgres_url: str, redis_url: str, prefix: str) -> Iterator[list[Server]]:
-    with cluster(tmp_path, database_url=postgres_url, broker_url=redis_url, prefix=prefix) as s:
-        yield s
-
-
-@pytest.fixture
-async def apis(pair: list[Server]) -> AsyncIterator[list[Api]]:
-    clients = [Api(s) for s in pair]
-    yield clients
-    for client in clients:
-        await client.aclose()
 
 
 async def pay_in_turn(apis: list[Api], orders: list[dict[str, str]], pace: float = 0.0) -> None:

@@ -6,16 +6,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 
-import orjson
-import pytest
 from sqlalchemy import select
 
-from orderbell.broker.memory import MemoryBroker
 from orderbell.domain.alerts import AlertType
 from orderbell.domain.errors import BusinessError
 from orderbell.domain.orders import Action, OrderStatus, PayStatus
@@ -31,46 +25,11 @@ from orderbell.services.schedule import (
     complete_undelivered,
 )
 from orderbell.storage.database import Database
-from orderbell.storage.schema import upgrade_database
 from orderbell.storage.tables import AlertRow, Order
-from tests.integration.services import in_thread
+from tests.support.processes import Process
 from tests.support.servers import ShopKit, new_shop
 
 _phones = itertools.count(int(time.time() * 1000) % 10**7)
-
-
-@dataclass
-class Process:
-    """What a server process would have: its own engine, broker and outbox."""
-
-    database: Database
-    broker: MemoryBroker
-    outbox: Outbox
-    notices: list[dict[str, object]]
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'orderbell.db'}"
-        in_thread(upgrade_database, url)
-        return url
-    url: str = request.getfixturevalue("postgres_url")
-    return url
-
-
-@pytest.fixture
-async def processes(database_url: str) -> AsyncIterator[list[Process]]:
-    made = []
-    for _ in range(2):
-        database = Database(database_url)
-        broker = MemoryBroker()
-        notices: list[dict[str, object]] = []
-        broker.attach(lambda _shop, payload, notices=notices: notices.append(orjson.loads(payload)))
-        made.append(Process(database, broker, Outbox(database, broker), notices))
-    yield made
-    for process in made:
-        await process.database.dispose()
 
 
 async def new_customer(db: Database) -> tuple[int, int]:

@@ -8,15 +8,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
-import orjson
 import pytest
 from sqlalchemy import func, select
 
-from orderbell.broker.memory import MemoryBroker
 from orderbell.domain.errors import BusinessError
 from orderbell.domain.shop_status import (
     CLOSED_MESSAGE,
@@ -29,52 +24,15 @@ from orderbell.services import shop_status
 from orderbell.services.accounts import register_customer
 from orderbell.services.addresses import add_address
 from orderbell.services.carts import add_dish
-from orderbell.services.outbox import Outbox
 from orderbell.storage.database import Database
-from orderbell.storage.schema import upgrade_database
 from orderbell.storage.tables import AlertRow, Merchant, Order, ShopStatusChange
-from tests.integration.services import in_thread
-from tests.support.cluster import cluster
+from tests.support.processes import Process
 from tests.support.servers import Api, Server, ShopKit, new_shop
 
 AT_ONCE = 8
 _phones = itertools.count(int(time.time() * 1000) % 10**7 + 5 * 10**7)
 ROUNDS = 3
 CUSTOMERS = 12
-
-
-@dataclass
-class Process:
-    """What a server process would have: its own engine, broker and outbox."""
-
-    database: Database
-    broker: MemoryBroker
-    outbox: Outbox
-    notices: list[dict[str, object]]
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'orderbell.db'}"
-        in_thread(upgrade_database, url)
-        return url
-    url: str = request.getfixturevalue("postgres_url")
-    return url
-
-
-@pytest.fixture
-async def processes(database_url: str) -> AsyncIterator[list[Process]]:
-    made = []
-    for _ in range(2):
-        database = Database(database_url)
-        broker = MemoryBroker()
-        notices: list[dict[str, object]] = []
-        broker.attach(lambda _shop, payload, notices=notices: notices.append(orjson.loads(payload)))
-        made.append(Process(database, broker, Outbox(database, broker), notices))
-    yield made
-    for process in made:
-        await process.database.dispose()
 
 
 async def changes(db: Database, shop_id: int) -> list[tuple[str, str, str, str]]:
@@ -214,20 +172,6 @@ async def test_paid_submits_racing_a_pause_are_placed_before_it_or_refused(
     assert seqs == list(range(1, len(placed) + 1)), "one new-order alert per placed order"
     assert pause_time is not None
     assert all(o.order_time < pause_time for o in placed)
-
-
-@pytest.fixture
-def pair(tmp_path: Path, postgres_url: str, redis_url: str, prefix: str) -> Iterator[list[Server]]:
-    with cluster(tmp_path, database_url=postgres_url, broker_url=redis_url, prefix=prefix) as s:
-        yield s
-
-
-@pytest.fixture
-async def apis(pair: list[Server]) -> AsyncIterator[list[Api]]:
-    clients = [Api(s) for s in pair]
-    yield clients
-    for client in clients:
-        await client.aclose()
 
 
 @pytest.mark.e2e

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -37,14 +37,6 @@ def pair(tmp_path: Path, postgres_url: str, redis_url: str, prefix: str) -> Iter
         heartbeat_timeout_seconds=str(HEARTBEAT_TIMEOUT),
     ) as servers:
         yield servers
-
-
-@pytest.fixture
-async def apis(pair: list[Server]) -> AsyncIterator[list[Api]]:
-    clients = [Api(s) for s in pair]
-    yield clients
-    for client in clients:
-        await client.aclose()
 
 
 @pytest.mark.e2e

@@ -10,4 +10,5 @@
 - ``clocks``: a clock that tests move by hand, for time-based rules.
 - ``transports``: a recording asyncio transport for unit tests of protocols.
 - ``metrics``: reading a sample of a server's ``/metrics``.
+- ``processes``: two processes' worth of engine, broker and outbox in one test process.
 """
