@@ -19,6 +19,7 @@ class RecordingTransport:
         self.closed = False
         self.aborted = False
         self.reading = True
+        self.eof = False
         self.protocol: Any = None
 
     def write(self, data: bytes) -> None:
@@ -35,6 +36,17 @@ class RecordingTransport:
 
     def abort(self) -> None:
         self.aborted = True
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        self.eof = True
+
+    @property
+    def ended(self) -> bool:
+        """Closed, or half-closed: the protocol sends nothing more."""
+        return self.closed or self.eof or self.aborted
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return default

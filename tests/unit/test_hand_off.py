@@ -26,38 +26,8 @@ from websockets.server import ServerProtocol
 from orderbell.logs import install_filters
 from orderbell.web import ws_protocol
 from orderbell.web.ws_protocol import ConsoleWebSocketProtocol, DirectWriter, hand_off_unsupported
+from tests.support.transports import RecordingTransport as Transport
 from tests.unit.client_frames import masked
-
-
-class Transport:
-    def __init__(self) -> None:
-        self.written: list[bytes] = []
-        self.protocol: Any = None
-        self.closed = False
-
-    def write(self, data: bytes) -> None:
-        self.written.append(bytes(data))
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def close(self) -> None:
-        self.closed = True
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return default
-
-    def set_protocol(self, protocol: Any) -> None:
-        self.protocol = protocol
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
-
-    def get_write_buffer_size(self) -> int:
-        return 0
 
 
 class Successor(asyncio.Protocol):

@@ -13,49 +13,13 @@ from orderbell.delivery.frames import Frame
 from orderbell.protocol import OP_CLOSE, server_frame
 from orderbell.web import live_console
 from orderbell.web.live_console import PING, LiveConsole, LiveConsoles
+from tests.support.transports import RecordingTransport as Transport
 from tests.unit.client_frames import masked
 
 
 def close_frame(code: int, reason: str = "") -> bytes:
     """The close frame a server sends with ``code`` and ``reason``."""
     return server_frame(struct.pack("!H", code) + reason.encode(), OP_CLOSE)
-
-
-class Transport:
-    """Records what the console writes and how it ends the connection."""
-
-    def __init__(self) -> None:
-        self.written: list[bytes] = []
-        self.buffered = 0
-        self.closed = False
-        self.aborted = False
-        self.eof = False
-
-    def write(self, data: bytes) -> None:
-        self.written.append(bytes(data))
-
-    def get_write_buffer_size(self) -> int:
-        return self.buffered
-
-    def is_closing(self) -> bool:
-        return self.closed or self.aborted
-
-    def close(self) -> None:
-        self.closed = True
-
-    def can_write_eof(self) -> bool:
-        return True
-
-    def write_eof(self) -> None:
-        self.eof = True
-
-    @property
-    def ended(self) -> bool:
-        """Closed, or half-closed: the server sends nothing more."""
-        return self.closed or self.eof or self.aborted
-
-    def abort(self) -> None:
-        self.aborted = True
 
 
 class RecordedConsole:
