@@ -226,24 +226,43 @@ async def test_a_refused_password_still_ends_events_with_login_failed(
         assert console.statuses("reconnecting", "429"), "the pause was waited out first"
 
 
+class Listening:
+    """``orderbell listen`` as a subprocess, with what it printed so far."""
+
+    def __init__(self, server: Server, username: str, state: Path) -> None:
+        self.process = start_listen(server, username, state)
+        assert self.process.stdout is not None and self.process.stderr is not None
+        self.out: list[str] = []
+        self.err: list[str] = []
+        self.readers = [
+            asyncio.create_task(read_lines(self.process.stdout, self.out)),
+            asyncio.create_task(read_lines(self.process.stderr, self.err)),
+        ]
+
+    def noted(self, *words: str) -> list[str]:
+        """Its status lines holding all of ``words``; fails the test once it has exited."""
+        if self.process.poll() is not None:
+            raise AssertionError(
+                f"listen exited with {self.process.returncode}: {''.join(self.err)}"
+            )
+        return [line for line in self.err if all(w in line for w in words)]
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+        for reader in self.readers:
+            reader.cancel()
+        assert self.process.stdout is not None and self.process.stderr is not None
+        self.process.stdout.close()
+        self.process.stderr.close()
+
+
 async def test_orderbell_listen_keeps_running_through_a_failed_login_again(
     server: Server, api: Api, tmp_path: Path
 ) -> None:
     kit = await new_shop(server.database_url)
-    listener = start_listen(server, kit.username, tmp_path / "listen.seq")
-    assert listener.stdout is not None and listener.stderr is not None
-    out: list[str] = []
-    err: list[str] = []
-    readers = [
-        asyncio.create_task(read_lines(listener.stdout, out)),
-        asyncio.create_task(read_lines(listener.stderr, err)),
-    ]
-
-    def noted(*words: str) -> list[str]:
-        if listener.poll() is not None:
-            raise AssertionError(f"listen exited with {listener.returncode}: {''.join(err)}")
-        return [line for line in err if all(w in line for w in words)]
-
+    listen = Listening(server, kit.username, tmp_path / "listen.seq")
+    noted, out = listen.noted, listen.out
     try:
         await wait_until(lambda: noted("connected"), what="listen to connect")
         break_logins(server)
@@ -259,14 +278,9 @@ async def test_orderbell_listen_keeps_running_through_a_failed_login_again(
         await wait_until(lambda: len(noted("connected")) >= 2, 90, what="a new connection")
         await pay_new_order(api, kit)
         await wait_until(lambda: out, what="the alert raised after the restart")
-        assert listener.poll() is None, "listen is still running"
+        assert listen.process.poll() is None, "listen is still running"
     finally:
-        listener.terminate()
-        listener.wait(10)
-        for reader in readers:
-            reader.cancel()
-        listener.stdout.close()
-        listener.stderr.close()
+        listen.stop()
     [line] = out
     alert = orjson.loads(line)
     assert (alert["event"], alert["seq"], alert["type"]) == ("alert", 1, 1)
@@ -277,20 +291,8 @@ async def test_orderbell_listen_waits_out_a_first_login_the_server_cannot_answer
 ) -> None:
     kit = await new_shop(server.database_url)
     break_logins(server)
-    listener = start_listen(server, kit.username, tmp_path / "listen.seq")
-    assert listener.stdout is not None and listener.stderr is not None
-    out: list[str] = []
-    err: list[str] = []
-    readers = [
-        asyncio.create_task(read_lines(listener.stdout, out)),
-        asyncio.create_task(read_lines(listener.stderr, err)),
-    ]
-
-    def noted(*words: str) -> list[str]:
-        if listener.poll() is not None:
-            raise AssertionError(f"listen exited with {listener.returncode}: {''.join(err)}")
-        return [line for line in err if all(w in line for w in words)]
-
+    listen = Listening(server, kit.username, tmp_path / "listen.seq")
+    noted, out, err = listen.noted, listen.out, listen.err
     try:
         await wait_until(lambda: noted("HTTP 500", "reconnecting in"), what="a failed first login")
         mend_logins(server)
@@ -298,12 +300,7 @@ async def test_orderbell_listen_waits_out_a_first_login_the_server_cannot_answer
         await pay_new_order(api, kit)
         await wait_until(lambda: out, what="the alert")
     finally:
-        listener.terminate()
-        listener.wait(10)
-        for reader in readers:
-            reader.cancel()
-        listener.stdout.close()
-        listener.stderr.close()
+        listen.stop()
     assert "Traceback" not in "".join(err)
     [line] = out
     assert orjson.loads(line)["seq"] == 1
