@@ -21,6 +21,7 @@ from sqlalchemy import Table, bindparam, delete, select, update
 from orderbell.domain.alerts import AlertType
 from orderbell.domain.carts import cart_shop
 from orderbell.domain.errors import BusinessError, NotFound
+from orderbell.domain.events import EventType
 from orderbell.domain.orders import (
     Action,
     Line,
@@ -76,7 +77,22 @@ def _move(order: Order, action: Action) -> Transition:
     order.pay_status = int(transition.state.pay_status)
     if transition.state.status is OrderStatus.CANCELLED and transition.changed:
         order.cancel_time = utcnow()
+    if transition.state.status is not OrderStatus.TO_BE_CONFIRMED:
+        # No longer waiting for the shop: off the escalation ladder.
+        order.escalation_due_at = None
     return transition
+
+
+def paid_event(work: Work, order_id: int, number: str, shop_id: int, amount: object) -> None:
+    """Record the ``order.paid`` event of an order that has just been paid."""
+    work.emit(
+        EventType.ORDER_PAID,
+        shop_id,
+        orderId=order_id,
+        orderNumber=number,
+        shopId=shop_id,
+        amount=str(amount),
+    )
 
 
 async def _pay(work: Work, order: Order) -> bool:
@@ -84,12 +100,15 @@ async def _pay(work: Work, order: Order) -> bool:
     if not transition.changed:
         return False
     order.checkout_time = utcnow()
+    # The ladder looks at the order on its next turn and schedules its steps.
+    order.escalation_due_at = order.checkout_time
     await work.raise_alert(
         shop_id=order.shop_id,
         type=AlertType.NEW_ORDER,
         order_id=order.id,
         order_number=order.number,
     )
+    paid_event(work, order.id, order.number, order.shop_id, order.amount)
     return True
 
 
@@ -188,12 +207,16 @@ _PAY_UNPAID = (
         _ORDERS.c.pay_status == int(PayStatus.UNPAID),
     )
     .values(
-        status=int(_PAID.status), pay_status=int(_PAID.pay_status), checkout_time=bindparam("now")
+        status=int(_PAID.status),
+        pay_status=int(_PAID.pay_status),
+        checkout_time=bindparam("now"),
+        escalation_due_at=bindparam("now"),
     )
     .returning(
         _ORDERS.c.id,
         _ORDERS.c.shop_id,
         _ORDERS.c.number,
+        _ORDERS.c.amount,
         _ORDERS.c.status,
         _ORDERS.c.pay_status,
         _ORDERS.c.checkout_time,
@@ -238,6 +261,7 @@ async def pay(outbox: Outbox, customer_id: int, order_number: str) -> Payment:
                 order_id=paid.id,
                 order_number=paid.number,
             )
+            paid_event(work, paid.id, paid.number, paid.shop_id, paid.amount)
             return Payment(paid.id, paid.number, paid.status, paid.pay_status, paid.checkout_time)
         # Not unpaid (or not there): the domain decides between "already paid,
         # nothing to do" and a refusal that says why.
@@ -304,6 +328,26 @@ async def act_as_shop(
             order.cancel_reason = reason
         elif action is Action.COMPLETE:
             order.delivery_time = utcnow()
+        elif action is Action.CONFIRM:
+            order.accepted_at = utcnow()
         merchant = await work.session.get(Merchant, merchant_id) if merchant_id else None
         await _settle_alerts(work, order, action, merchant)
+        if action is Action.CONFIRM:
+            work.emit(
+                EventType.ORDER_ACCEPTED,
+                order.shop_id,
+                orderId=order.id,
+                orderNumber=order.number,
+                shopId=order.shop_id,
+                amount=str(order.amount),
+                waitedSeconds=_waited(order),
+                acceptedBy={"id": merchant.id, "name": merchant.name} if merchant else None,
+            )
         return order
+
+
+def _waited(order: Order) -> int | None:
+    """Whole seconds from payment to acceptance."""
+    if order.checkout_time is None or order.accepted_at is None:
+        return None
+    return int((order.accepted_at - order.checkout_time).total_seconds())

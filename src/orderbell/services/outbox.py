@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -34,6 +34,7 @@ from orderbell.broker import Broker
 from orderbell.broker.outage import Outage, describe
 from orderbell.delivery.frames import encode_alert
 from orderbell.domain.alerts import Alert, AlertType
+from orderbell.domain.events import Event, EventType
 from orderbell.protocol import control, now_iso
 from orderbell.services.chores import Chores
 from orderbell.storage import alert_log
@@ -57,6 +58,14 @@ class Work:
     session: AsyncSession
     alerts: list[Alert] = field(default_factory=list)
     notices: list[tuple[int, bytes]] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+
+    def emit(self, type: EventType, shop_id: int | None, **data: object) -> Event:
+        """Record an event for the webhook endpoints subscribed to it: written in
+        this transaction, delivered by the dispatcher after commit."""
+        event = Event(type, shop_id, dict(data))
+        self.events.append(event)
+        return event
 
     async def raise_alert(
         self,
@@ -183,6 +192,14 @@ class Outbox:
         self.left_to_relay = 0
         #: Called with the alerts of every committed transaction (metrics).
         self.on_commit: Callable[[Sequence[Alert]], None] | None = None
+        #: Writes a transaction's events as outgoing rows, inside the
+        #: transaction (set by the composition root; without it events are dropped).
+        self.record_events: Callable[[AsyncSession, Sequence[Event]], Awaitable[object]] | None = (
+            None
+        )
+        #: Called after a commit that wrote outgoing rows, so that this
+        #: process's dispatcher carries them out at once.
+        self.on_outgoing: Callable[[], None] | None = None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Work]:
@@ -190,6 +207,10 @@ class Outbox:
         async with self.database.transaction() as session:
             work = Work(session)
             yield work
+            if work.events and self.record_events is not None:
+                await self.record_events(session, work.events)
+        if work.events and self.on_outgoing is not None:
+            self.on_outgoing()
         if work.alerts and self.on_commit is not None:
             self.on_commit(work.alerts)
         messages: list[Message] = [(a.shop_id, encode_alert(a), a.seq) for a in work.alerts]

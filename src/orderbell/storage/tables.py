@@ -18,6 +18,7 @@ from sqlalchemy import (
     MetaData,
     SmallInteger,
     String,
+    Text,
     UniqueConstraint,
     text,
 )
@@ -191,6 +192,9 @@ class Order(Base):
         Index("ix_orders_shop_status", "shop_id", "status"),
         # The scheduled sweeps (services/schedule.py) look orders up by status and age.
         Index("ix_orders_status_time", "status", "order_time"),
+        # The escalation ladder finds the orders whose next step is due; only
+        # orders waiting to be accepted have a due time, so the index stays small.
+        Index("ix_orders_escalation_due", "escalation_due_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -218,6 +222,16 @@ class Order(Base):
     delivery_fee: Mapped[Decimal] = mapped_column(Money(), default=Decimal(0))
     tableware_number: Mapped[int] = mapped_column(Integer, default=0)
     tableware_status: Mapped[int] = mapped_column(SmallInteger, default=1)
+    #: When the shop accepted the order (status 3), for the response-time report.
+    accepted_at: Mapped[datetime | None] = mapped_column(default=None)
+    #: The escalation ladder (domain/escalation.py): the highest step taken
+    #: (0 none, 1 consoles warned, 2 people notified), how many
+    #: ``order.unaccepted`` notifications went out, and when the ladder looks
+    #: at the order next. Set at payment; cleared when the order is no longer
+    #: waiting for the shop.
+    escalation_level: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
+    escalation_notified: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    escalation_due_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class OrderDetail(Base):
@@ -268,6 +282,10 @@ class AlertRow(Base):
     external_order_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
     source: Mapped[str] = mapped_column(String(16), default="order", server_default="order")
     published_at: Mapped[datetime | None] = mapped_column(default=None)
+    #: When a console first acknowledged showing and ringing the alert
+    #: (protocol-2 ``ack`` frames): when a person could first have seen or heard it.
+    first_shown_at: Mapped[datetime | None] = mapped_column(default=None)
+    first_rung_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class ApiKey(Base):
@@ -310,3 +328,97 @@ class LoginCounter(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     window_start: Mapped[datetime] = mapped_column(index=True)
     failures: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ShopEscalation(Base):
+    """A shop's own escalation ladder; an empty column takes the deployment's default."""
+
+    __tablename__ = "shop_escalation"
+
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shop.id"), primary_key=True)
+    warn_seconds: Mapped[int | None] = mapped_column(Integer, default=None)
+    notify_seconds: Mapped[int | None] = mapped_column(Integer, default=None)
+    notify_repeat_seconds: Mapped[int | None] = mapped_column(Integer, default=None)
+    auto_cancel_minutes: Mapped[int | None] = mapped_column(Integer, default=None)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WebhookEndpoint(Base):
+    """Where webhooks go: a URL, the events it takes, and its signing secret.
+
+    ``shop_id`` is empty for an endpoint of the whole deployment, which gets
+    the events of every shop. ``failing_since`` is the first failure of the
+    current run of failures; an endpoint failing for too long is disabled.
+    """
+
+    __tablename__ = "webhook_endpoint"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    shop_id: Mapped[int | None] = mapped_column(ForeignKey("shop.id"), index=True, default=None)
+    url: Mapped[str] = mapped_column(String(2048))
+    #: Comma-separated event types.
+    events: Mapped[str] = mapped_column(String(512))
+    #: ``whsec_`` + base64, as the Standard Webhooks specification writes it.
+    secret: Mapped[str] = mapped_column(String(128))
+    description: Mapped[str] = mapped_column(String(255), default="")
+    enabled: Mapped[bool] = mapped_column(default=True)
+    failing_since: Mapped[datetime | None] = mapped_column(default=None)
+    disabled_at: Mapped[datetime | None] = mapped_column(default=None)
+    disabled_reason: Mapped[str | None] = mapped_column(String(255), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    removed_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Outgoing(Base):
+    """One outgoing side effect (a webhook delivery; later a push or a print job),
+    written in the transaction of its cause and carried out after commit by
+    the dispatcher (services/dispatcher.py), once across processes.
+
+    ``kind`` names the sender, ``target_id`` what it goes to (a webhook
+    endpoint), ``message_id`` is the same on every attempt (the
+    ``webhook-id``). ``state`` is ``queued`` until it is ``delivered`` or has
+    ``failed`` for good; a queued row is due at ``next_attempt_at``, which a
+    claim moves past the attempt's lease, so that a process that dies
+    mid-attempt leaves the row to be claimed again.
+    """
+
+    __tablename__ = "outgoing"
+    __table_args__ = (
+        Index(
+            "ix_outgoing_due",
+            "next_attempt_at",
+            sqlite_where=text("state = 'queued'"),
+            postgresql_where=text("state = 'queued'"),
+        ),
+        Index("ix_outgoing_shop_time", "shop_id", "created_at"),
+        Index("ix_outgoing_target", "kind", "target_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    target_id: Mapped[int] = mapped_column(Integer)
+    shop_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    message_id: Mapped[str] = mapped_column(String(64))
+    event_type: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(10), default="queued")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_status: Mapped[int | None] = mapped_column(Integer, default=None)
+    last_error: Mapped[str | None] = mapped_column(String(255), default=None)
+
+
+class OutgoingAttempt(Base):
+    """One attempt at an outgoing row: when, how long, and what came back."""
+
+    __tablename__ = "outgoing_attempt"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    outgoing_id: Mapped[int] = mapped_column(ForeignKey("outgoing.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    duration_ms: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[int | None] = mapped_column(Integer, default=None)
+    error: Mapped[str | None] = mapped_column(String(255), default=None)
