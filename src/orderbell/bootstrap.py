@@ -20,11 +20,13 @@ from orderbell import __version__
 from orderbell.broker import create_broker
 from orderbell.delivery.hub import Hub
 from orderbell.delivery.presence import create_presence
+from orderbell.domain.escalation import Ladder
 from orderbell.logs import install_filters
 from orderbell.metrics import Metrics
 from orderbell.parts import Orderbell
 from orderbell.protocol import MAX_CONSOLE_MESSAGE
 from orderbell.security import TokenIssuer
+from orderbell.services.escalation import Escalation
 from orderbell.services.outbox import Outbox
 from orderbell.services.replay import LogSource, Retention
 from orderbell.services.schedule import Schedule
@@ -93,6 +95,18 @@ def build(settings: Settings, *, inline_sqlite: bool = True) -> Orderbell:
         heartbeat_timeout=settings.heartbeat_timeout_seconds,
         max_message=MAX_CONSOLE_MESSAGE,
     )
+    metrics = Metrics(hub, consoles, outbox, broker)
+    escalation = Escalation(
+        outbox,
+        Ladder(
+            warn_seconds=settings.escalation_warn_seconds,
+            notify_seconds=settings.escalation_notify_seconds,
+            notify_repeat_seconds=settings.escalation_notify_repeat_seconds,
+            auto_cancel_seconds=settings.escalation_auto_cancel_minutes * 60,
+        ),
+        interval=settings.escalation_check_seconds,
+    )
+    escalation.on_auto_cancelled = metrics.orders_auto_cancelled.inc
     return Orderbell(
         settings=settings,
         database=database,
@@ -124,7 +138,8 @@ def build(settings: Settings, *, inline_sqlite: bool = True) -> Orderbell:
         ),
         tokens=TokenIssuer(settings.secret_key, ttl=timedelta(minutes=settings.token_ttl_minutes)),
         presenter=Presenter(settings.timezone),
-        metrics=Metrics(hub, consoles, outbox, broker),
+        metrics=metrics,
+        escalation=escalation,
     )
 
 
@@ -146,6 +161,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         parts.unattended.start()
         if settings.scheduled_tasks:
             parts.schedule.start()
+            parts.escalation.start()
         heartbeat = asyncio.create_task(parts.hub.heartbeat(settings.heartbeat_seconds))
         keepalive = asyncio.create_task(parts.consoles.keep_alive())
         # Everything made so far (modules, the app, its parts) lives as long
@@ -161,6 +177,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await parts.consoles.close()
             await parts.presence.close()
             await parts.schedule.stop()
+            await parts.escalation.stop()
             await parts.hub.close()
             await parts.outbox.stop()
             await parts.broker.disconnect()
@@ -192,6 +209,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         shop_status,
         system,
     )
+    from orderbell.web.routes import escalation as escalation_routes
 
     routers = (
         system,
@@ -200,6 +218,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         merchants,
         shop_orders,
         shop_alerts,
+        # Before shop_status: its PUT /admin/shop/{status} would take "escalation".
+        escalation_routes,
         shop_status,
         devices,
         publish,

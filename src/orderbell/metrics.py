@@ -104,6 +104,11 @@ class Metrics:
             "Alerts sent to resuming consoles from the log.",
             registry=self.registry,
         )
+        self.orders_auto_cancelled = Counter(
+            "orderbell_orders_auto_cancelled",
+            "Orders this process cancelled because the shop did not accept them in time.",
+            registry=self.registry,
+        )
         self.registry.register(_Live(hub, consoles, outbox, broker))
         hub.on_fan_out = self._fanned_out
         consoles.on_cut_off = self.slow_disconnects.inc

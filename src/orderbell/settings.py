@@ -150,6 +150,28 @@ class Settings(BaseSettings):
         600.0, gt=0, description="How often orders left out for delivery are looked for."
     )
 
+    escalation_warn_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="An order nobody accepts this long after payment makes consoles ring louder.",
+    )
+    escalation_notify_seconds: float = Field(
+        180.0,
+        gt=0,
+        description="An order nobody accepts this long after payment sends `order.unaccepted`.",
+    )
+    escalation_notify_repeat_seconds: float = Field(
+        300.0, gt=0, description="`order.unaccepted` is sent again this often until it is handled."
+    )
+    escalation_auto_cancel_minutes: float = Field(
+        15.0,
+        ge=0,
+        description="An order nobody accepts this long after payment is cancelled (0: never).",
+    )
+    escalation_check_seconds: float = Field(
+        1.0, gt=0, le=60, description="How often orders due for an escalation step are looked for."
+    )
+
     reminder_delay_seconds: float = Field(
         0.0, ge=0, description="How long after payment a customer may first remind the shop."
     )

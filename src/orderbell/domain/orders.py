@@ -47,6 +47,8 @@ class Action(Enum):
     DELIVER = "deliver"
     COMPLETE = "complete"
     PAYMENT_TIMEOUT = "payment_timeout"
+    #: The escalation ladder cancels an order the shop did not accept in time.
+    EXPIRE = "expired"
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +119,10 @@ def apply(state: OrderState, action: Action) -> Transition:
         if s is OrderStatus.PENDING_PAYMENT:
             return Transition(_cancelled(state), True)
         raise _refused(state, "cancel for payment timeout")
+    if action is Action.EXPIRE:
+        if s is OrderStatus.TO_BE_CONFIRMED:
+            return Transition(_cancelled(state), True)
+        raise _refused(state, "cancel an order the shop did not accept in time")
     if action is Action.CONFIRM:
         if s is OrderStatus.TO_BE_CONFIRMED:
             return Transition(OrderState(OrderStatus.CONFIRMED, state.pay_status), True)
@@ -202,6 +208,7 @@ def settles(action: Action) -> tuple[int, ...]:
         Action.MERCHANT_CANCEL,
         Action.CUSTOMER_CANCEL,
         Action.PAYMENT_TIMEOUT,
+        Action.EXPIRE,
         Action.COMPLETE,
     ):
         return (1, 2)

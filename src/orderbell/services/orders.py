@@ -21,6 +21,7 @@ from sqlalchemy import Table, bindparam, delete, select, update
 from orderbell.domain.alerts import AlertType
 from orderbell.domain.carts import cart_shop
 from orderbell.domain.errors import BusinessError, NotFound
+from orderbell.domain.escalation import AUTO_CANCEL_REASON, AUTO_CANCELLED_MESSAGE
 from orderbell.domain.events import EventType
 from orderbell.domain.orders import (
     Action,
@@ -321,6 +322,9 @@ async def act_as_shop(
         order = await lock_order(work.session, Order.id == order_id, Order.shop_id == shop_id)
         if order is None:
             raise NotFound("Order not found.")
+        if order.status == OrderStatus.CANCELLED and order.cancel_reason == AUTO_CANCEL_REASON:
+            # Lost to the escalation ladder (it locked the order first): say so.
+            raise BusinessError(AUTO_CANCELLED_MESSAGE)
         _move(order, action)
         if action is Action.REJECT:
             order.rejection_reason = reason

@@ -109,6 +109,9 @@ class Presenter:
             "tablewareNumber": o.tableware_number,
             "tablewareStatus": o.tableware_status,
             "reminderReply": view.reminder_reply,
+            # The escalation ladder's step (0 none, 1 consoles warned, 2 people
+            # notified): a console that connects later marks the card from it.
+            "escalationLevel": o.escalation_level,
             "orderDishes": ";".join(f"{d.name}*{d.number}" for d in view.details),
             "orderDetailList": [
                 {
