@@ -17,6 +17,8 @@ CHIMES = {
     "order": [880.0, 1318.5, 1760.0],
     "reminder": [1174.7, 784.0, 1174.7, 784.0],
     "check": [659.3],
+    # An order the escalation ladder flagged: louder, rung more often.
+    "escalation": [987.8, 1318.5, 987.8, 1318.5],
 }
 
 SPOKEN_NEW_ORDER = "您有新的外卖订单，请及时处理"

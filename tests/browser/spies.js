@@ -3,17 +3,27 @@
 (() => {
   const spy = (window.__spy = { chimes: [], spoken: [], notifications: [], sockets: [], frames: [] });
 
+  // How loud a chime is: the highest gain its notes' envelopes ramp to.
+  let peak = 0;
+  const ramp = AudioParam.prototype.exponentialRampToValueAtTime;
+  AudioParam.prototype.exponentialRampToValueAtTime = function (value, ...rest) {
+    peak = Math.max(peak, value);
+    return ramp.call(this, value, ...rest);
+  };
+
   // One chime = the oscillator notes started in one synchronous run.
   let batch = null;
   const start = OscillatorNode.prototype.start;
   OscillatorNode.prototype.start = function (...args) {
     if (batch === null) {
-      batch = { at: Date.now(), wave: this.type, notes: [] };
+      batch = { at: Date.now(), wave: this.type, notes: [], peak: 0 };
       spy.chimes.push(batch);
       queueMicrotask(() => {
         batch = null;
+        peak = 0;
       });
     }
+    batch.peak = Math.max(batch.peak, peak);
     batch.notes.push(Math.round(this.frequency.value * 10) / 10);
     return start.apply(this, args);
   };

@@ -140,6 +140,9 @@ export class AlertStream {
       case "shopStatus":
         this.handlers.shopStatus?.(frame);
         break;
+      case "escalation":
+        this.handlers.escalation?.(frame);
+        break;
       default:
         break; // ping, and control frames of later versions
     }

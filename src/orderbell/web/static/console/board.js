@@ -104,6 +104,14 @@ export class Board {
     }
   }
 
+  /** The ladder escalated a waiting order: mark its card (the server's level wins later). */
+  escalate(orderId, level) {
+    const entry = this.entries.get(orderId);
+    if (!entry || (entry.order.escalationLevel || 0) >= level) return;
+    entry.order = { ...entry.order, escalationLevel: level };
+    this.renderCard(entry);
+  }
+
   setBusy(orderId, busy) {
     const entry = this.entries.get(orderId);
     if (!entry || entry.busy === busy) return;
@@ -151,6 +159,8 @@ export class Board {
     const classes = ["card", `status-${o.status}`];
     if (flags.newOrder) classes.push("has-new");
     if (flags.reminder) classes.push("has-reminder");
+    const escalated = o.status === 2 && o.escalationLevel > 0;
+    if (escalated) classes.push("escalated");
     const lines = Array.isArray(o.orderDetailList) ? o.orderDetailList : [];
     const who = [o.consignee, o.phone].filter(Boolean).join(" ");
     return el(
@@ -165,6 +175,7 @@ export class Board {
         { class: "flags" },
         flags.newOrder && el("span", { class: "flag flag-new" }, t("flag.new")),
         flags.reminder && el("span", { class: "flag flag-reminder" }, t("flag.reminder")),
+        escalated && el("span", { class: "flag flag-escalated" }, t("flag.escalated")),
       ),
       el(
         "header",

@@ -4,6 +4,7 @@
 import { AlertStream } from "./alert-stream.js";
 import { Api } from "./api.js";
 import { tail } from "./board.js";
+import { Escalations } from "./escalation.js";
 
 const NEW_ORDER = 1;
 const REMINDER = 2;
@@ -50,6 +51,7 @@ export class ShopConsole {
     this.settled = new Set(); // seqs known handled, so a late list cannot reopen them
     this.requests = new Map(); // order id -> number of the latest details request
     this.reloading = Promise.resolve();
+    this.escalations = new Escalations({ sound, ringer });
     this.api = new Api(base, session.token, (status) => this.refused(status === 403 ? 4403 : 4401));
     this.stream = new AlertStream({
       base,
@@ -71,6 +73,7 @@ export class ShopConsole {
         alert: (frame) => this.alert(frame),
         synced: (frame) => this.synced(frame),
         handled: (frame) => this.handled(frame),
+        escalation: (frame) => this.escalate(frame),
         seq: (seq) => sessionStorage.setItem(seqKey(session.shopId), String(seq)),
         refused: (code) => this.refused(code),
       },
@@ -88,6 +91,7 @@ export class ShopConsole {
     this.stopped = true;
     this.stream.stop();
     this.ringer.stop();
+    this.escalations.stop();
   }
 
   /** Tell the server (and so the shop's other devices) this device's state. */
@@ -111,6 +115,7 @@ export class ShopConsole {
     this.reloading = Promise.all([this.api.openOrders(), this.api.unhandled()])
       .then(([orders, alerts]) => {
         if (this.stopped) return;
+        for (const order of orders) this.escalations.order(order);
         this.board.sync(orders, mark);
         for (const alert of alerts) this.keep(alert);
         this.changed();
@@ -168,6 +173,13 @@ export class ShopConsole {
     this.changed();
   }
 
+  /** The server's ladder: nobody has accepted this order for too long. */
+  escalate(frame) {
+    if (this.stopped || !this.escalations.frame(frame)) return;
+    this.board.escalate(frame.orderId, frame.level);
+    this.changed();
+  }
+
   handled(frame) {
     if (this.stopped) return;
     this.settle([frame.alertSeq]);
@@ -205,7 +217,10 @@ export class ShopConsole {
     const alerts = [...this.open.values()].sort((a, b) => b.seq - a.seq);
     this.ui.notices(alerts);
     this.ui.attention(alerts.length);
-    this.ringer.update(this.ringing);
+    const waiting = new Set(own.filter((a) => a.type === NEW_ORDER).map((a) => a.orderId));
+    // An escalated order rings louder and more often instead of the plain repeat.
+    const loud = this.escalations.update(waiting);
+    this.ringer.update(this.ringing && !loud);
     for (const alert of own) {
       if (Number.isInteger(alert.orderId) && !this.board.has(alert.orderId) && !this.requests.has(alert.orderId)) {
         this.refreshOrder(alert.orderId);
@@ -226,6 +241,7 @@ export class ShopConsole {
       return;
     }
     if (this.stopped || this.requests.get(orderId) !== ticket) return;
+    this.escalations.order(order);
     this.board.upsert(order);
   }
 

@@ -10,6 +10,13 @@ export const CHIMES = Object.freeze({
     wave: "triangle",
     notes: [[1174.66, 0, 0.12], [783.99, 0.14, 0.12], [1174.66, 0.28, 0.12], [783.99, 0.42, 0.2]],
   },
+  // An order nobody accepted in time (the server's escalation ladder): a harsher
+  // wave, louder (gain) and longer than the new-order chime, rung more often.
+  escalation: {
+    wave: "square",
+    gain: 1.6,
+    notes: [[987.77, 0, 0.16], [1318.51, 0.18, 0.16], [987.77, 0.36, 0.16], [1318.51, 0.54, 0.36]],
+  },
   // Played once when sound is switched on, so the user hears that it works.
   check: { wave: "sine", notes: [[659.25, 0, 0.18]] },
 });
@@ -92,7 +99,7 @@ export class Sound {
       osc.frequency.value = frequency;
       // A short attack and an exponential fade: a bell, not a click.
       envelope.gain.setValueAtTime(0.0001, start + offset);
-      envelope.gain.exponentialRampToValueAtTime(0.9, start + offset + 0.015);
+      envelope.gain.exponentialRampToValueAtTime(0.9 * (chime.gain || 1), start + offset + 0.015);
       envelope.gain.exponentialRampToValueAtTime(0.0001, start + offset + length);
       osc.connect(envelope).connect(this.master);
       osc.start(start + offset);
