@@ -14,9 +14,10 @@ from typing import Any
 
 import orjson
 
+from bench import escalation
 from bench.stats import clean, fmt, table
 
-SCENARIOS = ["fanout", "platform", "idle", "overload"]
+SCENARIOS = ["fanout", "platform", "idle", "overload", "escalation"]
 
 
 def machine() -> dict[str, Any]:
@@ -247,6 +248,7 @@ TABLES = {
     "platform": platform_table,
     "idle": idle_table,
     "overload": overload_table,
+    "escalation": escalation.table,
 }
 
 
@@ -437,6 +439,8 @@ def plot(out: Path, scenario: str, rows: list[dict[str, Any]]) -> Path | None:
         import matplotlib.pyplot as plt
     except ImportError:
         return None
+    if scenario == "escalation":
+        return None  # a table of a few rows says it all
     path = out / f"{scenario}.png"
     if scenario == "fanout":
         fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))

@@ -24,7 +24,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: python bench/run.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import loadclient, procs, report, scenarios, systems
+from bench import escalation, loadclient, procs, report, scenarios, systems
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -42,7 +42,8 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--scenario",
         default="all",
-        help="fanout, platform, idle, overload, or a comma-separated list (default: all)",
+        help="fanout, platform, idle, overload, escalation, or a comma-separated list "
+        "(default: all)",
     )
     parser.add_argument(
         "--servers",
@@ -105,7 +106,7 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     wanted = (
-        ["fanout", "platform", "idle", "overload"]
+        ["fanout", "platform", "idle", "overload", "escalation"]
         if args.scenario == "all"
         else args.scenario.split(",")
     )
@@ -143,6 +144,7 @@ def config_of(args: argparse.Namespace) -> scenarios.Config:
             overload_seconds=1.0,
             overload_shops=20,
             overload_pool=16,
+            escalation_quick=True,
             settle=0.3,
             drain_timeout=10.0,
         )
@@ -185,6 +187,7 @@ async def run(args: argparse.Namespace, work: Path) -> int:
             "platform": scenarios.platform,
             "idle": scenarios.idle,
             "overload": scenarios.overload,
+            "escalation": escalation.scenario,
         }[name]
         rows: list[dict[str, Any]] = await run_scenario(config, work, binary, log)
         failures += sum(1 for r in rows if r.get("error"))

@@ -59,6 +59,8 @@ class Config:
     #: a customer's app gives a payment up after this long
     overload_timeout: float = 10.0
     overload_shops: int = 200
+    #: the escalation sweep with 10,000 waiting orders instead of 100,000 (bench/escalation.py)
+    escalation_quick: bool = False
     #: fresh: a connection per payment; pooled: kept-alive connections opened first
     overload_modes: list[str] = field(default_factory=lambda: ["fresh", "pooled"])
     overload_pool: int = 256

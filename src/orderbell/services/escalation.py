@@ -27,12 +27,12 @@ sent, next due time) in the same transaction as its frame and events. So:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, select, update
+from sqlalchemy import Row, Table, bindparam, delete, select, update
 
 from orderbell.domain.alerts import AlertType
 from orderbell.domain.errors import BusinessError, NotFound
@@ -56,7 +56,7 @@ from orderbell.storage.tables import Order, Shop, ShopEscalation, utcnow
 log = logging.getLogger(__name__)
 
 #: Orders taken in one transaction at most.
-BATCH = 500
+BATCH = 1000
 
 _ORDERS = cast(Table, Order.__table__)
 
@@ -98,6 +98,54 @@ def own_of(row: ShopEscalation | None) -> Own:
     )
 
 
+#: What the sweep reads of a due order (not the whole row: a pass may take thousands).
+_DUE = (
+    select(
+        _ORDERS.c.id,
+        _ORDERS.c.shop_id,
+        _ORDERS.c.number,
+        _ORDERS.c.status,
+        _ORDERS.c.pay_status,
+        _ORDERS.c.amount,
+        _ORDERS.c.order_time,
+        _ORDERS.c.checkout_time,
+        _ORDERS.c.escalation_level,
+        _ORDERS.c.escalation_notified,
+    )
+    .where(_ORDERS.c.escalation_due_at <= bindparam("now"))
+    .order_by(_ORDERS.c.escalation_due_at)
+    .limit(bindparam("batch"))
+    .with_for_update(skip_locked=True)
+)
+#: A step taken (or none due yet): the order's level, notifications and next look.
+_STEP = (
+    update(_ORDERS)
+    .where(_ORDERS.c.id == bindparam("order_id"))
+    .values(
+        escalation_level=bindparam("level"),
+        escalation_notified=bindparam("notified"),
+        escalation_due_at=bindparam("due"),
+    )
+)
+#: The auto-cancel; the status condition repeats what the row lock guarantees.
+_CANCEL = (
+    update(_ORDERS)
+    .where(
+        _ORDERS.c.id == bindparam("order_id"),
+        _ORDERS.c.status == int(OrderStatus.TO_BE_CONFIRMED),
+    )
+    .values(
+        status=bindparam("new_status"),
+        pay_status=bindparam("new_pay_status"),
+        cancel_reason=AUTO_CANCEL_REASON,
+        cancel_time=bindparam("at"),
+        escalation_due_at=None,
+    )
+)
+#: An order found off the ladder (not waiting): it is looked at no more.
+_OFF = update(_ORDERS).where(_ORDERS.c.id == bindparam("order_id")).values(escalation_due_at=None)
+
+
 async def sweep(
     outbox: Outbox,
     defaults: Ladder,
@@ -112,7 +160,9 @@ async def sweep(
     # Most turns find nothing: a plain read first, so that an idle sweep
     # takes no write lock (SQLite) and locks nothing (PostgreSQL).
     async with outbox.database.sessions() as session:
-        first = await session.scalar(select(Order.id).where(Order.escalation_due_at <= at).limit(1))
+        first = await session.scalar(
+            select(_ORDERS.c.id).where(_ORDERS.c.escalation_due_at <= at).limit(1)
+        )
     if first is None:
         return tally
     # Every round moves the due time of the orders it took past ``at`` (or
@@ -120,24 +170,15 @@ async def sweep(
     # a mistake in that.
     for _ in range(10_000):
         async with outbox.transaction() as work:
-            orders = list(
-                await work.session.scalars(
-                    select(Order)
-                    .where(Order.escalation_due_at <= at)
-                    .order_by(Order.escalation_due_at)
-                    .limit(batch)
-                    .with_for_update(skip_locked=True)
-                )
-            )
-            done = Tally(looked=len(orders))
-            if orders:
-                ladders = await _ladders(work, {o.shop_id for o in orders}, defaults)
-                for order in orders:
-                    await _take(work, order, ladders[order.shop_id], at, done)
+            rows = (await work.session.execute(_DUE, {"now": at, "batch": batch})).all()
+            done = Tally(looked=len(rows))
+            if rows:
+                ladders = await _ladders(work, {r.shop_id for r in rows}, defaults)
+                await _take(work, rows, ladders, at, done)
         tally += done
         if on_cancelled is not None and done.cancelled:
             on_cancelled(done.cancelled)
-        if len(orders) < batch:
+        if len(rows) < batch:
             break
     return tally
 
@@ -149,92 +190,113 @@ async def _ladders(work: Work, shop_ids: Iterable[int], defaults: Ladder) -> dic
     return {shop_id: own.get(shop_id, defaults) for shop_id in ids}
 
 
-async def _take(work: Work, order: Order, ladder: Ladder, at: datetime, tally: Tally) -> None:
-    if order.status != OrderStatus.TO_BE_CONFIRMED:
-        # Off the ladder already (every move out of status 2 clears the due
-        # time; this heals a row some other path left behind).
-        order.escalation_due_at = None
-        return
-    paid_at = order.checkout_time or order.order_time
-    decision = decide(
-        ladder,
-        paid_at=paid_at,
-        now=at,
-        level=order.escalation_level,
-        notified=order.escalation_notified,
-    )
-    waited = max(0, int((at - paid_at).total_seconds()))
-    if decision.step is Step.CANCEL:
-        await _cancel(work, order, waited)
-        tally.cancelled += 1
-        return
-    _record(order, decision, at)
-    if decision.step is None:
-        return
-    work.notices.append(
-        (
-            order.shop_id,
-            control(
-                "escalation",
-                shopId=order.shop_id,
-                orderId=order.id,
-                orderNumber=order.number,
-                level=decision.level,
-                waitedSeconds=waited,
-                autoCancelAt=iso(ladder.auto_cancel_at(paid_at)),
-            ),
+#: What expiring does to a waiting order (cancelled, and refunded when paid).
+def _expired(status: int, pay_status: int) -> OrderState:
+    return apply(OrderState(OrderStatus(status), PayStatus(pay_status)), Action.EXPIRE).state
+
+
+async def _take(
+    work: Work, rows: Sequence[Row[*tuple[Any, ...]]], ladders: dict[int, Ladder], at: datetime, tally: Tally
+) -> None:
+    steps: list[dict[str, Any]] = []
+    cancels: list[dict[str, Any]] = []
+    off: list[dict[str, Any]] = []
+    for row in rows:
+        if row.status != OrderStatus.TO_BE_CONFIRMED:
+            # Off the ladder already (every move out of status 2 clears the
+            # due time; this heals a row some other path left behind).
+            off.append({"order_id": row.id})
+            continue
+        ladder = ladders[row.shop_id]
+        paid_at = row.checkout_time or row.order_time
+        decision = decide(
+            ladder,
+            paid_at=paid_at,
+            now=at,
+            level=row.escalation_level,
+            notified=row.escalation_notified,
         )
-    )
-    if decision.step is Step.WARN:
-        tally.warned += 1
-        return
-    tally.notified += 1
-    work.emit(
-        EventType.ORDER_UNACCEPTED,
-        order.shop_id,
-        orderId=order.id,
-        orderNumber=order.number,
-        shopId=order.shop_id,
-        amount=str(order.amount),
-        waitedSeconds=waited,
-        level=decision.level,
-        notifyCount=decision.notified,
-    )
+        waited = max(0, int((at - paid_at).total_seconds()))
+        if decision.step is Step.CANCEL:
+            state = _expired(row.status, row.pay_status)
+            cancels.append(
+                {
+                    "order_id": row.id,
+                    "new_status": int(state.status),
+                    "new_pay_status": int(state.pay_status),
+                    "at": at,
+                }
+            )
+            work.emit(
+                EventType.ORDER_AUTO_CANCELLED,
+                row.shop_id,
+                orderId=row.id,
+                orderNumber=row.number,
+                shopId=row.shop_id,
+                amount=str(row.amount),
+                waitedSeconds=waited,
+                reason=AUTO_CANCEL_REASON,
+            )
+            continue
+        steps.append(
+            {
+                "order_id": row.id,
+                "level": decision.level,
+                "notified": decision.notified,
+                "due": _after(decision, at),
+            }
+        )
+        if decision.step is None:
+            continue
+        work.notices.append(
+            (
+                row.shop_id,
+                control(
+                    "escalation",
+                    shopId=row.shop_id,
+                    orderId=row.id,
+                    orderNumber=row.number,
+                    level=decision.level,
+                    waitedSeconds=waited,
+                    autoCancelAt=iso(ladder.auto_cancel_at(paid_at)),
+                ),
+            )
+        )
+        if decision.step is Step.WARN:
+            tally.warned += 1
+            continue
+        tally.notified += 1
+        work.emit(
+            EventType.ORDER_UNACCEPTED,
+            row.shop_id,
+            orderId=row.id,
+            orderNumber=row.number,
+            shopId=row.shop_id,
+            amount=str(row.amount),
+            waitedSeconds=waited,
+            level=decision.level,
+            notifyCount=decision.notified,
+        )
+    session = work.session
+    # One statement per kind of write for the whole batch (executemany).
+    if steps:
+        await session.execute(_STEP, steps)
+    if off:
+        await session.execute(_OFF, off)
+    if cancels:
+        await session.execute(_CANCEL, cancels)
+        await work.handle_alerts_of_orders(
+            [c["order_id"] for c in cancels],
+            action=Action.EXPIRE.value,
+            types=[AlertType(t) for t in settles(Action.EXPIRE)],
+        )
+        tally.cancelled += len(cancels)
 
 
-def _record(order: Order, decision: Decision, at: datetime) -> None:
-    order.escalation_level = decision.level
-    order.escalation_notified = decision.notified
+def _after(decision: Decision, at: datetime) -> datetime | None:
     # Always after ``at``, so that this sweep never takes the order twice.
     due = decision.next_due
-    order.escalation_due_at = due if due is None or due > at else at + timedelta(milliseconds=1)
-
-
-async def _cancel(work: Work, order: Order, waited: int) -> None:
-    transition = apply(
-        OrderState(OrderStatus(order.status), PayStatus(order.pay_status)), Action.EXPIRE
-    )
-    order.status = int(transition.state.status)
-    order.pay_status = int(transition.state.pay_status)
-    order.cancel_reason = AUTO_CANCEL_REASON
-    order.cancel_time = utcnow()
-    order.escalation_due_at = None
-    await work.handle_alerts(
-        shop_id=order.shop_id,
-        order_id=order.id,
-        types=[AlertType(t) for t in settles(Action.EXPIRE)],
-        action=Action.EXPIRE.value,
-    )
-    work.emit(
-        EventType.ORDER_AUTO_CANCELLED,
-        order.shop_id,
-        orderId=order.id,
-        orderNumber=order.number,
-        shopId=order.shop_id,
-        amount=str(order.amount),
-        waitedSeconds=waited,
-        reason=AUTO_CANCEL_REASON,
-    )
+    return due if due is None or due > at else at + timedelta(milliseconds=1)
 
 
 # -- a shop's own ladder ----------------------------------------------------------

@@ -120,20 +120,66 @@ class Work:
             self.notices.append(
                 (
                     shop_id,
-                    control(
-                        "handled",
-                        shopId=shop_id,
-                        alertSeq=alert.seq,
-                        alertType=int(alert.type),
-                        orderId=alert.order_id,
-                        action=action,
-                        by={"id": by, "name": by_name} if by is not None else None,
-                        reply=reply,
-                        time=now_iso(),
+                    _handled_frame(
+                        shop_id, alert.seq, alert.type, alert.order_id, action, by, by_name, reply
                     ),
                 )
             )
         return handled
+
+    async def handle_alerts_of_orders(
+        self,
+        order_ids: Sequence[int],
+        *,
+        action: str,
+        types: Sequence[AlertType] = (AlertType.NEW_ORDER, AlertType.REMINDER),
+    ) -> int:
+        """``handle_alerts`` for many orders at once, by the system (``by`` is null):
+        one statement for a whole batch of a sweep. Returns how many alerts it handled."""
+        handled = await alert_log.mark_orders_handled(
+            self.session, order_ids, action=action, types=types
+        )
+        for alert in handled:
+            self.notices.append(
+                (
+                    alert.shop_id,
+                    _handled_frame(
+                        alert.shop_id,
+                        alert.seq,
+                        alert.type,
+                        alert.order_id,
+                        action,
+                        None,
+                        None,
+                        None,
+                    ),
+                )
+            )
+        return len(handled)
+
+
+def _handled_frame(
+    shop_id: int,
+    seq: int,
+    type: AlertType,
+    order_id: int | None,
+    action: str,
+    by: int | None,
+    by_name: str | None,
+    reply: str | None,
+) -> bytes:
+    """The ``handled`` control frame of one alert."""
+    return control(
+        "handled",
+        shopId=shop_id,
+        alertSeq=seq,
+        alertType=int(type),
+        orderId=order_id,
+        action=action,
+        by={"id": by, "name": by_name} if by is not None else None,
+        reply=reply,
+        time=now_iso(),
+    )
 
 
 class Outbox:

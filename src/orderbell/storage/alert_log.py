@@ -205,6 +205,48 @@ async def mark_handled(
     return [to_alert(r) for r in rows]
 
 
+_ALERTS = cast(Table, AlertRow.__table__)
+
+
+@dataclass(frozen=True, slots=True)
+class HandledAlert:
+    """An alert just marked handled: what a ``handled`` frame names."""
+
+    shop_id: int
+    seq: int
+    type: AlertType
+    order_id: int
+
+
+async def mark_orders_handled(
+    session: AsyncSession,
+    order_ids: Sequence[int],
+    *,
+    action: str,
+    types: Sequence[AlertType] = (AlertType.NEW_ORDER, AlertType.REMINDER),
+) -> list[HandledAlert]:
+    """``mark_handled`` for the open alerts of many orders at once (a sweep's batch):
+    one conditional UPDATE, so each alert is still announced once. Returns them in
+    the order of their shop and seq."""
+    if not order_ids:
+        return []
+    stmt = (
+        update(_ALERTS)
+        .where(
+            _ALERTS.c.order_id.in_(list(order_ids)),
+            _ALERTS.c.type.in_([int(t) for t in types]),
+            _ALERTS.c.handled_at.is_(None),
+        )
+        .values(handled_at=utcnow(), handled_action=action, handled_by=None, reply=None)
+        .returning(_ALERTS.c.shop_id, _ALERTS.c.seq, _ALERTS.c.type, _ALERTS.c.order_id)
+    )
+    rows = (await session.execute(stmt)).all()
+    return sorted(
+        (HandledAlert(r.shop_id, r.seq, AlertType(r.type), r.order_id) for r in rows),
+        key=lambda a: (a.shop_id, a.seq),
+    )
+
+
 async def open_alerts(session: AsyncSession, shop_id: int) -> list[Alert]:
     """Every alert of the shop that nobody has handled yet, oldest first.
 
