@@ -3,6 +3,9 @@ response-time report, and the histogram of seconds to accept."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import io
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -12,12 +15,14 @@ import orjson
 import websockets
 from sqlalchemy import select, update
 
+from orderbell.client import ConsoleClient
+from orderbell.client.terminal import Listener, listen
 from orderbell.storage.database import Database
 from orderbell.storage.tables import AlertRow, Order, utcnow
 from tests.support.frames import collect
 from tests.support.metrics import metric
 from tests.support.polling import wait_until
-from tests.support.servers import Api, Server, ShopKit, new_shop
+from tests.support.servers import PASSWORD, Api, Server, ShopKit, new_shop
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -248,3 +253,22 @@ async def test_the_report_sums_up_days_and_hours_of_the_shops_zone(
     # Thirty-one days is the most, and fine.
     assert (await report(api, token, begin="2026-01-01", end="2026-01-31")).status_code == 200
     assert (await report(api, "")).status_code == 401
+
+
+async def test_the_terminal_listener_acks_what_it_shows_and_rings(server: Server, api: Api) -> None:
+    kit = await new_shop(server.database_url)
+    out, notes = io.StringIO(), io.StringIO()
+    client = ConsoleClient(server.base_url, kit.username, PASSWORD, kind="listener")
+    listener = Listener(client, out=out, err=notes, colour=False)
+    task = asyncio.create_task(listen(listener))
+    try:
+        await wait_until(lambda: "connected to" in notes.getvalue(), what="the listener connected")
+        await paid(api, kit)
+        shown, rung = await wait_until(
+            lambda: _both(server.database_url, kit.shop_id, 1), what="seq 1 shown and rung"
+        )
+        assert "\a" in out.getvalue() and shown <= rung
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
