@@ -26,6 +26,7 @@ from orderbell.metrics import Metrics
 from orderbell.parts import Orderbell
 from orderbell.protocol import MAX_CONSOLE_MESSAGE
 from orderbell.security import TokenIssuer
+from orderbell.services.alert_acks import AlertAcks
 from orderbell.services.escalation import Escalation
 from orderbell.services.outbox import Outbox
 from orderbell.services.replay import LogSource, Retention
@@ -35,6 +36,7 @@ from orderbell.services.unattended import UnattendedShops
 from orderbell.settings import Settings
 from orderbell.storage import sqlite_inline
 from orderbell.storage.database import Database
+from orderbell.web.console_frames import ConsoleFrames
 from orderbell.web.envelope import OrjsonResponse, install_error_handlers
 from orderbell.web.live_console import LiveConsoles
 from orderbell.web.presenters import Presenter
@@ -88,9 +90,12 @@ def build(settings: Settings, *, inline_sqlite: bool = True) -> Orderbell:
     )
     # One write per heartbeat for all of the process's devices.
     hub.on_beat = presence.beat
+    # When consoles first showed and rang each alert (their ``ack`` frames).
+    acks = AlertAcks(database)
     consoles = LiveConsoles(
         hub,
         presence=presence,
+        frames=ConsoleFrames(presence, acks),
         heartbeat=settings.heartbeat_seconds,
         heartbeat_timeout=settings.heartbeat_timeout_seconds,
         max_message=MAX_CONSOLE_MESSAGE,
@@ -140,6 +145,7 @@ def build(settings: Settings, *, inline_sqlite: bool = True) -> Orderbell:
         presenter=Presenter(settings.timezone),
         metrics=metrics,
         escalation=escalation,
+        acks=acks,
     )
 
 
@@ -158,6 +164,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await parts.broker.connect()
         await parts.outbox.start()
         await parts.presence.start()
+        await parts.acks.start()
         parts.unattended.start()
         if settings.scheduled_tasks:
             parts.schedule.start()
@@ -176,6 +183,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await parts.unattended.stop()
             await parts.consoles.close()
             await parts.presence.close()
+            await parts.acks.stop()
             await parts.schedule.stop()
             await parts.escalation.stop()
             await parts.hub.close()
@@ -204,6 +212,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         devices,
         merchants,
         publish,
+        reports,
         shop_alerts,
         shop_orders,
         shop_status,
@@ -223,6 +232,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         shop_status,
         devices,
         publish,
+        reports,
     )
     for module in (*routers, console_socket, console_page):
         app.include_router(module.router)

@@ -14,6 +14,7 @@ from orderbell.delivery.hub import Hub
 from orderbell.delivery.presence.registry import Presence
 from orderbell.metrics import Metrics
 from orderbell.security import TokenIssuer
+from orderbell.services.alert_acks import AlertAcks
 from orderbell.services.escalation import Escalation
 from orderbell.services.outbox import Outbox
 from orderbell.services.replay import Retention
@@ -43,3 +44,4 @@ class Orderbell:
     presenter: Presenter
     metrics: Metrics
     escalation: Escalation
+    acks: AlertAcks

@@ -188,6 +188,7 @@ OPERATIONS = [
     Op("GET", "/admin/shop/status/detail", "merchant", _fixed("/admin/shop/status/detail")),
     Op("GET", "/admin/shop/status/history", "merchant", _fixed("/admin/shop/status/history")),
     Op("GET", "/admin/shop/devices", "merchant", _fixed("/admin/shop/devices")),
+    Op("GET", "/admin/report/alerts", "merchant", _fixed("/admin/report/alerts")),
     Op(
         "PUT",
         "/admin/alert/dismiss",
@@ -324,6 +325,7 @@ LISTINGS = [
     ("merchant", "/admin/alert/unhandled"),
     ("merchant", "/admin/shop/status/history"),
     ("merchant", "/admin/shop/devices"),
+    ("merchant", "/admin/report/alerts"),
 ]
 
 

@@ -244,6 +244,26 @@ class ConsoleClient:
             with contextlib.suppress(websockets.ConnectionClosed):
                 await ws.send(self._status_frame())
 
+    async def ack(self, seq: int, what: str) -> bool:
+        """Tell the server this console showed (``shown``) or rang (``rung``) the
+        alert ``seq`` (an ``ack`` frame): the shop's report counts from the
+        earliest such moment on any console. Whether it was sent (not when
+        disconnected: a later ack of the same alert says no more).
+
+        Raises:
+            ValueError: ``what`` is neither ``shown`` nor ``rung``.
+        """
+        if what not in ("shown", "rung"):
+            raise ValueError('what must be "shown" or "rung"')
+        ws = self._ws
+        if ws is None:
+            return False
+        try:
+            await ws.send(orjson.dumps({"type": "ack", "seq": seq, "what": what}).decode())
+        except websockets.ConnectionClosed:
+            return False
+        return True
+
     def _status_frame(self) -> str:
         return orjson.dumps({"type": "status", **self._status}).decode()
 

@@ -70,7 +70,11 @@ class Listener:
                 self._line({"event": "alert", **event.raw, "order": details})
             else:
                 self._alert_text(event, details)
-            self._ring(event)
+            rang = self._ring(event)
+            # The shop's report counts from when an alert could first be seen and heard.
+            await self.client.ack(event.seq, "shown")
+            if rang:
+                await self.client.ack(event.seq, "rung")
         elif isinstance(event, Handled):
             if self.json_lines:
                 self._line(
@@ -158,10 +162,13 @@ class Listener:
             if details.get("remark"):
                 self._print(f"  备注 remark: {details['remark']}")
 
-    def _ring(self, alert: Alert) -> None:
+    def _ring(self, alert: Alert) -> bool:
+        """Ring the terminal's bell (and speak); whether anything was sounded."""
+        rang = False
         if self.bell and not self.json_lines:
             self.out.write("\a")
             self.out.flush()
+            rang = True
         if self._espeak:
             text = SPOKEN.get(alert.type, "").format(number=alert.order_number or "")
             subprocess.Popen(
@@ -169,6 +176,8 @@ class Listener:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
+            rang = True
+        return rang
 
     def _print(self, text: str) -> None:
         if not self.colour:
