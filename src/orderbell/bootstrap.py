@@ -230,6 +230,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         shop_orders,
         shop_status,
         system,
+        webhooks,
     )
 
     routers = (
@@ -242,6 +243,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         shop_status,
         devices,
         publish,
+        webhooks,
     )
     for module in (*routers, console_socket, console_page):
         app.include_router(module.router)
