@@ -195,7 +195,7 @@ class Settings(BaseSettings):
         1.0,
         gt=0,
         description=(
-            "Multiplies every delay between webhook retries (5 s, 20 s, 1 min, 5 min, ... 1 h); "
+            "Multiplies every delay between webhook retries (3 s, 20 s, 1 min, 5 min, ... 1 h); "
             "below 1 only to test the schedule quickly."
         ),
     )

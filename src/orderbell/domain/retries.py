@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 #: Seconds before the 2nd, 3rd, ... attempt (the last one repeats).
-DELAYS: tuple[float, ...] = (5.0, 20.0, 60.0, 300.0, 900.0, 1800.0, 3600.0)
+DELAYS: tuple[float, ...] = (3.0, 20.0, 60.0, 300.0, 900.0, 1800.0, 3600.0)
 
 
 @dataclass(frozen=True, slots=True)

@@ -288,7 +288,7 @@ async def _endpoint(session: Any, shop: int | None, endpoint_id: int) -> Webhook
     )
     endpoint: WebhookEndpoint | None = await session.scalar(_scope(query, shop).with_for_update())
     if endpoint is None:
-        raise NotFound(f"Webhook endpoint {endpoint_id} not found.")
+        raise NotFound("Webhook endpoint not found.")
     return endpoint
 
 
@@ -414,7 +414,7 @@ async def _delivery(session: Any, shop: int | None, delivery_id: int) -> Outgoin
     row = await session.get(Outgoing, delivery_id)
     ids = await _endpoint_ids(session, shop)
     if row is None or row.kind != WEBHOOK or (ids is not None and row.target_id not in ids):
-        raise NotFound(f"Delivery {delivery_id} not found.")
+        raise NotFound("Delivery not found.")
     return cast(Outgoing, row)
 
 
