@@ -27,6 +27,7 @@ from orderbell.parts import Orderbell
 from orderbell.protocol import MAX_CONSOLE_MESSAGE
 from orderbell.security import TokenIssuer
 from orderbell.services.alert_acks import AlertAcks
+from orderbell.services.dispatcher import Dispatcher
 from orderbell.services.escalation import Escalation
 from orderbell.services.outbox import Outbox
 from orderbell.services.replay import LogSource, Retention
@@ -112,6 +113,8 @@ def build(settings: Settings, *, inline_sqlite: bool = True) -> Orderbell:
         interval=settings.escalation_check_seconds,
     )
     escalation.on_auto_cancelled = metrics.orders_auto_cancelled.inc
+    dispatcher = outgoing_dispatcher(settings, outbox)
+    metrics.watch_dispatcher(dispatcher)
     return Orderbell(
         settings=settings,
         database=database,
@@ -146,7 +149,40 @@ def build(settings: Settings, *, inline_sqlite: bool = True) -> Orderbell:
         metrics=metrics,
         escalation=escalation,
         acks=acks,
+        dispatcher=dispatcher,
     )
+
+
+def outgoing_dispatcher(settings: Settings, outbox: Outbox) -> Dispatcher:
+    """The dispatcher of outgoing rows with its senders (webhooks), wired to the outbox:
+    events become rows in their transaction, and a commit that wrote some wakes it."""
+    from orderbell.domain.retries import RetryPolicy
+    from orderbell.services.webhooks import WebhookSender
+    from orderbell.storage import outgoing
+
+    webhooks = WebhookSender(
+        outbox.database,
+        timeout=settings.webhook_timeout_seconds,
+        allow_private=settings.webhook_allow_private,
+        disable_after=timedelta(hours=settings.webhook_disable_after_hours),
+        connections=settings.webhook_max_in_flight,
+    )
+    dispatcher = Dispatcher(
+        outbox,
+        {webhooks.kind: webhooks},
+        retry=RetryPolicy(
+            scale=settings.webhook_retry_scale,
+            give_up_after=timedelta(hours=settings.webhook_give_up_hours),
+        ),
+        per_target=settings.webhook_max_in_flight_per_endpoint,
+        overall=settings.webhook_max_in_flight,
+        poll_interval=settings.webhook_poll_seconds,
+        lease=settings.webhook_lease_seconds,
+        stop_timeout=settings.webhook_timeout_seconds + 1,
+    )
+    outbox.record_events = outgoing.record_events
+    outbox.on_outgoing = dispatcher.poke
+    return dispatcher
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -163,6 +199,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.warning(NO_INLINE_SQLITE, no_inline)
         await parts.broker.connect()
         await parts.outbox.start()
+        parts.dispatcher.start()
         await parts.presence.start()
         await parts.acks.start()
         parts.unattended.start()
@@ -186,6 +223,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await parts.acks.stop()
             await parts.schedule.stop()
             await parts.escalation.stop()
+            await parts.dispatcher.stop()
             await parts.hub.close()
             await parts.outbox.stop()
             await parts.broker.disconnect()
@@ -217,6 +255,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         shop_orders,
         shop_status,
         system,
+        webhooks,
     )
     from orderbell.web.routes import escalation as escalation_routes
 
@@ -233,6 +272,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         devices,
         publish,
         reports,
+        webhooks,
     )
     for module in (*routers, console_socket, console_page):
         app.include_router(module.router)

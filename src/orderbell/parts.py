@@ -15,6 +15,7 @@ from orderbell.delivery.presence.registry import Presence
 from orderbell.metrics import Metrics
 from orderbell.security import TokenIssuer
 from orderbell.services.alert_acks import AlertAcks
+from orderbell.services.dispatcher import Dispatcher
 from orderbell.services.escalation import Escalation
 from orderbell.services.outbox import Outbox
 from orderbell.services.replay import Retention
@@ -45,3 +46,4 @@ class Orderbell:
     metrics: Metrics
     escalation: Escalation
     acks: AlertAcks
+    dispatcher: Dispatcher

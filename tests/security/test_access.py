@@ -205,6 +205,43 @@ OPERATIONS = [
         ),
         404,
     ),
+    # Webhooks.
+    Op("GET", "/admin/webhooks", "merchant", _fixed("/admin/webhooks")),
+    Op(
+        "POST",
+        "/admin/webhooks",
+        "merchant",
+        _fixed("/admin/webhooks", {"url": "https://example.com/x", "events": ["order.paid"]}),
+    ),
+    Op(
+        "DELETE",
+        "/admin/webhooks/{endpoint_id}",
+        "merchant",
+        lambda w, t: (f"/admin/webhooks/{t or w.webhook_a}", None),
+        404,
+    ),
+    Op(
+        "POST",
+        "/admin/webhooks/{endpoint_id}/test",
+        "merchant",
+        lambda w, t: (f"/admin/webhooks/{t or w.webhook_a}/test", None),
+        404,
+    ),
+    Op("GET", "/admin/webhooks/deliveries", "merchant", _fixed("/admin/webhooks/deliveries")),
+    Op(
+        "GET",
+        "/admin/webhooks/deliveries/{delivery_id}",
+        "merchant",
+        lambda w, t: (f"/admin/webhooks/deliveries/{t or w.delivery_a}", None),
+        404,
+    ),
+    Op(
+        "POST",
+        "/admin/webhooks/deliveries/{delivery_id}/resend",
+        "merchant",
+        lambda w, t: (f"/admin/webhooks/deliveries/{t or w.delivery_a}/resend", None),
+        404,
+    ),
     # Other order systems, with a shop's API key.
     Op(
         "POST",
@@ -326,6 +363,9 @@ LISTINGS = [
     ("merchant", "/admin/shop/status/history"),
     ("merchant", "/admin/shop/devices"),
     ("merchant", "/admin/report/alerts"),
+    ("merchant", "/admin/webhooks"),
+    ("merchant", "/admin/webhooks/deliveries"),
+    ("merchant", f"/admin/webhooks/deliveries?endpointId={NOWHERE}"),
 ]
 
 
@@ -462,4 +502,11 @@ async def test_after_all_attacks_the_victims_things_are_untouched(
     assert rows(
         server, "SELECT COUNT(*) FROM alert WHERE shop_id = ? AND source = 'api'", world.shop_a
     ) == [(0,)]
+    # The victim's endpoint is still there, with one delivery (the test event).
+    assert rows(
+        server, "SELECT removed_at FROM webhook_endpoint WHERE id = ?", world.webhook_a
+    ) == [(None,)]
+    assert rows(server, "SELECT COUNT(*) FROM outgoing WHERE target_id = ?", world.webhook_a) == [
+        (1,)
+    ]
     assert broken_invariants(server) == {}

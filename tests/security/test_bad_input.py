@@ -439,6 +439,7 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
     "PUT /admin/alert/reply": {"orderId": 1, "reply": "cooking"},
     "PUT /admin/alert/dismiss": {"seq": 1},
     "POST /api/v1/shops/{shop_id}/alerts": {"type": 1, "orderNumber": "EXT-1"},
+    "POST /admin/webhooks": {"url": "https://example.com/hook", "events": ["order.paid"]},
 }
 
 #: What stands in for a number or a flag and must not pass for one.

@@ -5,10 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from orderbell.services.publishing import create_api_key
+from orderbell.services.webhooks import new_secret
 from orderbell.storage.database import Database
+from orderbell.storage.tables import WebhookEndpoint
 from tests.support.servers import Api, Server, new_shop
 
 VICTIM_REMARK = "victim-remark-7Qx"
+#: The victim shop's webhook endpoint (TEST-NET: never reached).
+VICTIM_HOOK = "http://192.0.2.1/victim-hook-5Rw"
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,9 @@ class World:
     key_a: str
     key_b: str
     reminder_seq: int
+    #: The victim shop's webhook endpoint, and a delivery to it.
+    webhook_a: int = 0
+    delivery_a: int = 0
 
     @property
     def secrets(self) -> list[str]:
@@ -47,6 +54,7 @@ class World:
             str(self.unpaid["orderNumber"]),
             self.victim_phone,
             VICTIM_REMARK,
+            VICTIM_HOOK,
         ]
 
 
@@ -60,6 +68,17 @@ async def build_world(server: Server) -> World:
         try:
             key_a = (await create_api_key(db, kit_a.shop_id, "victim")).key
             key_b = (await create_api_key(db, kit_b.shop_id, "attacker")).key
+            async with db.transaction() as session:
+                # Straight in the database: the server refuses this address.
+                hook = WebhookEndpoint(
+                    shop_id=kit_a.shop_id,
+                    url=VICTIM_HOOK,
+                    events="webhook.test",
+                    secret=new_secret(),
+                )
+                session.add(hook)
+                await session.flush()
+                webhook_a = hook.id
         finally:
             await db.dispose()
         merchant_a = await api.merchant_token(kit_a.username)
@@ -84,6 +103,11 @@ async def build_world(server: Server) -> World:
         )
         reminder_seq = next(a["seq"] for a in open_alerts if a["type"] == 2)
         unpaid = await api.place_order(victim, victim_address, [kit_a.dish_ids[1]], VICTIM_REMARK)
+        delivery_a = (
+            await api.ok(
+                "POST", f"/admin/webhooks/{webhook_a}/test", token=merchant_a, header="token"
+            )
+        )["id"]
         await api.ok(
             "POST", "/user/shoppingCart/add", token=stranger, json={"dishId": kit_b.dish_ids[0]}
         )
@@ -106,6 +130,8 @@ async def build_world(server: Server) -> World:
             key_a=key_a,
             key_b=key_b,
             reminder_seq=int(reminder_seq),
+            webhook_a=webhook_a,
+            delivery_a=int(delivery_a),
         )
     finally:
         await api.aclose()

@@ -2,7 +2,8 @@
 
 One module per audience: ``server`` runs and prepares a server (``serve``,
 ``db upgrade``, ``demo``), ``admin`` sets shops up (``shop``, ``merchant``),
-``client`` is a shop's staff at a terminal (``listen``, ``order``). This
+``client`` is a shop's staff at a terminal (``listen``, ``order``), ``webhooks``
+the deployment's webhook endpoints (``webhook``). This
 module puts them under one command; ``main`` is the console script.
 """
 
@@ -13,6 +14,7 @@ import typer
 from orderbell.cli.admin import merchant_app, shop_app
 from orderbell.cli.client import listen, order_app
 from orderbell.cli.server import db_app, demo, export_settings, serve
+from orderbell.cli.webhooks import webhook_app
 
 __all__ = ["app", "export_settings", "main"]
 
@@ -28,6 +30,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(shop_app, name="shop")
 app.add_typer(merchant_app, name="merchant")
 app.add_typer(order_app, name="order")
+app.add_typer(webhook_app, name="webhook")
 
 
 def main() -> None:

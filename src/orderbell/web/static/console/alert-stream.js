@@ -24,7 +24,7 @@ export function backoffDelay(attempt, first = FIRST_DELAY_MS, max = MAX_DELAY_MS
  *
  * handlers: status({state, attempt, retryAt}), hello(frame, {first}),
  * reset(frame), alert(frame), synced(frame), handled(frame), seq(lastSeq),
- * refused(closeCode), presence(frame), shopStatus(frame). States: connecting,
+ * refused(closeCode), presence(frame), shopStatus(frame), webhookDisabled(frame). States: connecting,
  * connected, reconnecting, offline. `params` are added to the socket's URL
  * (deviceId, kind).
  */
@@ -142,6 +142,9 @@ export class AlertStream {
         break;
       case "escalation":
         this.handlers.escalation?.(frame);
+        break;
+      case "webhookDisabled":
+        this.handlers.webhookDisabled?.(frame);
         break;
       default:
         break; // ping, and control frames of later versions

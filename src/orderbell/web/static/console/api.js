@@ -107,6 +107,11 @@ export class Api {
     return this.call("PUT", "admin/alert/dismiss", { seq });
   }
 
+  /** The shop's webhook endpoints (to warn about disabled ones). */
+  webhooks() {
+    return this.call("GET", "admin/webhooks");
+  }
+
   logout() {
     return this.call("POST", "admin/employee/logout").catch(() => null);
   }

@@ -112,6 +112,7 @@ function end(message = "") {
   renderNotices([]);
   renderAttention(0);
   renderDevices(null);
+  renderWebhooks([]);
   closeReject();
   showLogin(message);
 }
@@ -140,7 +141,32 @@ const ui = {
     appVersion: APP_VERSION,
   }),
   presence: (frame) => renderDevices(frame),
+  webhooks: (endpoints) => renderWebhooks(endpoints.filter((e) => e && e.enabled === false)),
+  webhookDisabled: (frame) =>
+    renderWebhooks([
+      ...disabledWebhooks.filter((e) => e.id !== frame.endpointId),
+      { id: frame.endpointId, url: frame.url, disabledReason: frame.reason },
+    ]),
 };
+
+let disabledWebhooks = []; // the shop's webhook endpoints that were disabled
+
+/** A warning for each of the shop's webhook endpoints that was disabled for failing. */
+function renderWebhooks(endpoints) {
+  disabledWebhooks = endpoints;
+  const list = $("webhook-warnings");
+  replaceChildren(
+    list,
+    endpoints.map((e) =>
+      el(
+        "li",
+        { class: "device-warning webhook-warning", "data-endpoint": String(e.id) },
+        t("webhookWarning", { url: String(e.url), reason: String(e.disabledReason || "") }),
+      ),
+    ),
+  );
+  list.hidden = endpoints.length === 0;
+}
 
 /** The shop's devices online, and a warning for each other device that cannot be heard. */
 function renderDevices(frame) {

@@ -67,9 +67,11 @@ export class ShopConsole {
         hello: (_frame, { first }) => {
           // The other devices of the shop learn at once whether this one can be heard.
           this.reportStatus();
+          this.checkWebhooks();
           if (!first) this.reload();
         },
         presence: (frame) => ui.presence(frame),
+        webhookDisabled: (frame) => ui.webhookDisabled?.(frame),
         reset: () => this.reload(),
         alert: (frame) => this.alert(frame),
         synced: (frame) => this.synced(frame),
@@ -113,6 +115,16 @@ export class ShopConsole {
   /** Tell the server (and so the shop's other devices) this device's state. */
   reportStatus() {
     if (!this.stopped) this.stream.send({ type: "status", ...this.ui.deviceStatus() });
+  }
+
+  /** Warn about the shop's disabled webhook endpoints (on every connection). */
+  checkWebhooks() {
+    this.api
+      .webhooks()
+      .then((endpoints) => {
+        if (!this.stopped) this.ui.webhooks?.(endpoints);
+      })
+      .catch(() => null);
   }
 
   get ringing() {
