@@ -90,7 +90,7 @@ async def test_the_today_panel_shows_the_numbers_and_the_chart_and_the_page_acks
     await expect(today.locator(".today-bar")).to_have_attribute("data-hour", str(hour))
     await expect(today.locator(".today-p90")).to_have_count(1)
     bar = await today.locator(".today-bar").bounding_box()
-    assert bar is not None and bar["height"] > 20, "the bar is drawn, and tall: 42 s of 50"
+    assert bar is not None and bar["height"] > 20, "the bar is drawn, and tall: 42 s of 60"
 
     await console.set_language("en")
     await expect(today.locator(".today-summary")).to_have_text("2 orders · median to accept 42 s")

@@ -25,11 +25,13 @@ MAX_DAYS = 31
 
 @dataclass(frozen=True, slots=True)
 class PaidOrder:
-    """One paid order of the range, with times as naive UTC."""
+    """One paid order of the range: when it was paid (seconds since the epoch,
+    UTC), and how many seconds later it first rang on a console and was
+    accepted (None: never)."""
 
-    paid_at: datetime
-    rung_at: datetime | None
-    accepted_at: datetime | None
+    paid_at: float
+    ring: float | None
+    wait: float | None
     auto_cancelled: bool
     reminders: int
 
@@ -44,13 +46,6 @@ def percentile(values: Sequence[float], fraction: float) -> float | None:
     low = math.floor(rank)
     high = min(low + 1, len(values) - 1)
     return values[low] + (values[high] - values[low]) * (rank - low)
-
-
-def _seconds(start: datetime, end: datetime | None) -> float | None:
-    if end is None:
-        return None
-    # Clocks of two processes may differ a little: never a negative wait.
-    return max(0.0, (end - start).total_seconds())
 
 
 def _rounded(value: float | None, places: int = 1) -> float | None:
@@ -73,13 +68,12 @@ class _Tally:
         self.reminders += order.reminders
         if order.auto_cancelled:
             self.auto_cancelled += 1
-        ring = _seconds(order.paid_at, order.rung_at)
-        if ring is not None:
-            self.rings.append(ring)
-        wait = _seconds(order.paid_at, order.accepted_at)
-        if wait is not None:
+        # Clocks of two processes may differ a little: never a negative wait.
+        if order.ring is not None:
+            self.rings.append(max(0.0, order.ring))
+        if order.wait is not None:
             self.accepted += 1
-            self.waits.append(wait)
+            self.waits.append(max(0.0, order.wait))
 
     def numbers(self) -> dict[str, Any]:
         rings, waits = sorted(self.rings), sorted(self.waits)
@@ -102,10 +96,16 @@ def summarize(orders: Iterable[PaidOrder], zone: ZoneInfo) -> dict[str, Any]:
     day (0..23, by payment time in ``zone``), summed over the days of the range."""
     total = _Tally()
     hours = [_Tally() for _ in range(24)]
-    utc = ZoneInfo("UTC")
+    # Every zone's offset is a whole number of quarter hours, so all payments
+    # of one quarter hour fall in the same local hour: one conversion each.
+    local_hour: dict[int, int] = {}
     for order in orders:
         total.add(order)
-        hours[order.paid_at.replace(tzinfo=utc).astimezone(zone).hour].add(order)
+        quarter = int(order.paid_at // 900)
+        hour = local_hour.get(quarter)
+        if hour is None:
+            hour = local_hour[quarter] = datetime.fromtimestamp(quarter * 900, zone).hour
+        hours[hour].add(order)
     return total.numbers() | {
         "hours": [{"hour": h, **tally.numbers()} for h, tally in enumerate(hours)]
     }

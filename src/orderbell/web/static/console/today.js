@@ -10,7 +10,7 @@ const SVG = "http://www.w3.org/2000/svg";
 // The chart's drawing box (the SVG scales to the panel's width).
 const WIDTH = 480;
 const HEIGHT = 150;
-const LEFT = 34;
+const LEFT = 44;
 const BOTTOM = 18;
 const TOP = 8;
 
@@ -29,6 +29,7 @@ const STRINGS = {
     bar: "{hour}:00 · {n} 单 · 中位 {median} · 90% {p90}",
     seconds: "{s} 秒",
     minutes: "{m} 分 {s} 秒",
+    axisMinutes: "{m} 分",
     none: "—",
     failed: "暂时无法读取今日数据",
   },
@@ -46,6 +47,7 @@ const STRINGS = {
     bar: "{hour}:00 · {n} orders · median {median} · 90% {p90}",
     seconds: "{s} s",
     minutes: "{m} min {s} s",
+    axisMinutes: "{m} min",
     none: "—",
     failed: "Today's numbers cannot be read right now",
   },
@@ -68,12 +70,12 @@ function svg(tag, attrs = {}, ...children) {
   return node;
 }
 
-/** A round top for the y axis: 1, 2 or 5 times a power of ten, at least `value`. */
+/** A round top for the y axis, in seconds, at least `value`: whole seconds up to a
+ * minute, whole minutes beyond (so that its label stays short). */
 export function niceCeiling(value) {
-  if (!(value > 0)) return 60;
-  const power = 10 ** Math.floor(Math.log10(value));
-  for (const step of [1, 2, 5, 10]) if (step * power >= value) return step * power;
-  return 10 * power;
+  const steps = [10, 20, 30, 60, 120, 300, 600, 900, 1200, 1800, 3600];
+  for (const step of steps) if (step >= value) return step;
+  return Math.ceil(value / 3600) * 3600;
 }
 
 export class TodayPanel {
@@ -127,6 +129,11 @@ export class TodayPanel {
     const whole = Math.round(value);
     if (whole < 60) return this.t("seconds", { s: whole });
     return this.t("minutes", { m: Math.floor(whole / 60), s: whole % 60 });
+  }
+
+  /** A y-axis label: "30 秒", "5 分". */
+  axis(seconds) {
+    return seconds < 120 ? this.t("seconds", { s: seconds }) : this.t("axisMinutes", { m: seconds / 60 });
   }
 
   value(key, report) {
@@ -185,7 +192,7 @@ export class TodayPanel {
     });
     chart.append(
       svg("line", { class: "today-axis", x1: LEFT, y1: TOP + height, x2: WIDTH, y2: TOP + height }),
-      svg("text", { class: "today-label", x: LEFT - 4, y: TOP + 8, "text-anchor": "end" }, this.seconds(top)),
+      svg("text", { class: "today-label", x: LEFT - 4, y: TOP + 8, "text-anchor": "end" }, this.axis(top)),
       svg("text", { class: "today-label", x: LEFT - 4, y: TOP + height, "text-anchor": "end" }, "0"),
     );
     for (const hour of [0, 6, 12, 18, 23]) {
