@@ -313,16 +313,17 @@ async def down_and_up(pair: list[Server], apis: list[Api]) -> None:
                 assert order.checkout_time is not None
                 order.checkout_time -= timedelta(seconds=200 if i % 2 else 700)
                 order.escalation_due_at = order.checkout_time
-        started = time.monotonic()
         for server in pair:
             start(server)
+        started = time.monotonic()
 
         async def settled() -> bool:
             stored = await rows(db, orders)
             return all(o.status == 6 or o.escalation_notified for o in stored.values())
 
-        await wait_until(settled, 20, what="the steps at start")
-        assert time.monotonic() - started < 15
+        await wait_until(settled, what="the steps at start")
+        # Within the first sweeps after start (a busy machine may delay them).
+        assert time.monotonic() - started < 10
         await asyncio.sleep(1)  # two more sweeps of each process: nothing more
         stored = await rows(db, orders)
     finally:

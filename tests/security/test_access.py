@@ -189,6 +189,13 @@ OPERATIONS = [
     Op("GET", "/admin/shop/status/history", "merchant", _fixed("/admin/shop/status/history")),
     Op("GET", "/admin/shop/devices", "merchant", _fixed("/admin/shop/devices")),
     Op("GET", "/admin/report/alerts", "merchant", _fixed("/admin/report/alerts")),
+    Op("GET", "/admin/shop/escalation", "merchant", _fixed("/admin/shop/escalation")),
+    Op(
+        "PUT",
+        "/admin/shop/escalation",
+        "merchant",
+        _fixed("/admin/shop/escalation", {"warnSeconds": 30}),
+    ),
     Op(
         "PUT",
         "/admin/alert/dismiss",

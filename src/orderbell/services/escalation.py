@@ -196,7 +196,11 @@ def _expired(status: int, pay_status: int) -> OrderState:
 
 
 async def _take(
-    work: Work, rows: Sequence[Row[*tuple[Any, ...]]], ladders: dict[int, Ladder], at: datetime, tally: Tally
+    work: Work,
+    rows: Sequence[Row[*tuple[Any, ...]]],
+    ladders: dict[int, Ladder],
+    at: datetime,
+    tally: Tally,
 ) -> None:
     steps: list[dict[str, Any]] = []
     cancels: list[dict[str, Any]] = []
