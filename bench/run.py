@@ -24,7 +24,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: python bench/run.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import loadclient, procs, report, scenarios, systems
+from bench import loadclient, procs, report, scenarios, systems, webhooks
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -105,7 +105,7 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     wanted = (
-        ["fanout", "platform", "idle", "overload"]
+        ["fanout", "platform", "idle", "overload", "webhooks"]
         if args.scenario == "all"
         else args.scenario.split(",")
     )
@@ -143,6 +143,8 @@ def config_of(args: argparse.Namespace) -> scenarios.Config:
             overload_seconds=1.0,
             overload_shops=20,
             overload_pool=16,
+            webhook_rows=400,
+            webhook_other_rows=100,
             settle=0.3,
             drain_timeout=10.0,
         )
@@ -185,6 +187,7 @@ async def run(args: argparse.Namespace, work: Path) -> int:
             "platform": scenarios.platform,
             "idle": scenarios.idle,
             "overload": scenarios.overload,
+            "webhooks": webhooks.webhooks,
         }[name]
         rows: list[dict[str, Any]] = await run_scenario(config, work, binary, log)
         failures += sum(1 for r in rows if r.get("error"))

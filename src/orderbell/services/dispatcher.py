@@ -170,9 +170,7 @@ class Dispatcher:
         while not self._stopping:
             self._wake.clear()
             try:
-                await self._settle()
-                if not self._stopping:
-                    await self._claim()
+                await self._turn()
                 if self._failing:
                     self._failing = False
                     log.warning("dispatcher: the database answers again")
@@ -189,21 +187,31 @@ class Dispatcher:
                 async with asyncio.timeout(wait):
                     await self._wake.wait()
 
-    async def _claim(self) -> None:
-        room = self._overall - len(self._in_flight)
-        if room <= 0:
+    async def _turn(self) -> None:
+        """Write the outcomes of the attempts that ended and claim rows for the free
+        slots, in one short transaction."""
+        room = 0 if self._stopping else self._overall - len(self._in_flight)
+        if room <= 0 and not self._done:
             return
-        full = [t for t, n in self._per.items() if n >= self._per_target]
-        async with self._database.transaction() as session:
-            rows = await outgoing.claim(
-                session,
-                limit=min(room, 500),
-                room=dict(self._per),
-                full=full,
-                per_target=self._per_target,
-                lease=self._lease,
-                lock=not self._database.is_sqlite,
-            )
+        batch, self._done = self._done, []
+        rows: list[Claimed] = []
+        try:
+            async with self._outbox.transaction() as work:
+                await self._write(work, batch)
+                if room > 0:
+                    rows = await outgoing.claim(
+                        work.session,
+                        limit=min(room, 500),
+                        room=dict(self._per),
+                        full=[t for t, n in self._per.items() if n >= self._per_target],
+                        per_target=self._per_target,
+                        lease=self._lease,
+                        lock=not self._database.is_sqlite,
+                    )
+        except BaseException:
+            # Kept for the next turn; the rows stay leased meanwhile.
+            self._done = batch + self._done
+            raise
         if self._next_due is not None and self._next_due <= utcnow():
             self._next_due = None
         loop = asyncio.get_running_loop()
@@ -261,21 +269,25 @@ class Dispatcher:
         if self._per[row.target] <= 0:
             del self._per[row.target]
 
+    async def _write(self, work: Work, batch: list[Settlement]) -> None:
+        if not batch:
+            return
+        await outgoing.settle(work.session, batch)
+        by_kind: dict[str, list[Settlement]] = {}
+        for s in batch:
+            by_kind.setdefault(s.row.kind, []).append(s)
+        for kind, settlements in by_kind.items():
+            sender = self.senders.get(kind)
+            if sender is not None:
+                await sender.settled(work, settlements)
+
     async def _settle(self) -> None:
         if not self._done:
             return
         batch, self._done = self._done, []
         try:
             async with self._outbox.transaction() as work:
-                await outgoing.settle(work.session, batch)
-                by_kind: dict[str, list[Settlement]] = {}
-                for s in batch:
-                    by_kind.setdefault(s.row.kind, []).append(s)
-                for kind, settlements in by_kind.items():
-                    sender = self.senders.get(kind)
-                    if sender is not None:
-                        await sender.settled(work, settlements)
+                await self._write(work, batch)
         except BaseException:
-            # Kept for the next turn; the rows stay leased meanwhile.
             self._done = batch + self._done
             raise
