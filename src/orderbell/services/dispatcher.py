@@ -90,6 +90,8 @@ class Dispatcher:
         lease: a claimed row is due again after this many seconds if its
             attempt is never settled (the process died); longer than an attempt.
         stop_timeout: seconds ``stop`` waits for attempts in flight.
+        gather: while attempts are in flight, seconds a turn waits for more of
+            them to end, so that one transaction writes many outcomes.
     """
 
     def __init__(
@@ -103,6 +105,7 @@ class Dispatcher:
         poll_interval: float = 1.0,
         lease: float = 60.0,
         stop_timeout: float = 10.0,
+        gather: float = 0.02,
     ) -> None:
         if per_target < 1 or overall < 1:
             raise ValueError("the bounds on attempts in flight must be at least 1")
@@ -115,6 +118,7 @@ class Dispatcher:
         self._poll = poll_interval
         self._lease = timedelta(seconds=lease)
         self._stop_timeout = stop_timeout
+        self._gather = gather
         self._wake = asyncio.Event()
         self._stopping = False
         self._loop_task: asyncio.Task[None] | None = None
@@ -185,6 +189,23 @@ class Dispatcher:
                 wait = max(0.0, min(wait, (self._next_due - utcnow()).total_seconds()))
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wait):
+                    await self._wake.wait()
+            await self._gather_endings()
+
+    async def _gather_endings(self) -> None:
+        # Attempts end one by one; a turn (one transaction) per ending would
+        # cost more than the attempt itself. Until half of those in flight have
+        # ended, or ``gather`` has passed, the next turn waits.
+        want = (len(self._in_flight) + len(self._done)) // 2
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._gather
+        while self._in_flight and len(self._done) < want and not self._stopping:
+            left = deadline - loop.time()
+            if left <= 0:
+                return
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(left):
                     await self._wake.wait()
 
     async def _turn(self) -> None:
