@@ -17,7 +17,7 @@ import orjson
 from bench import escalation
 from bench.stats import clean, fmt, table
 
-SCENARIOS = ["fanout", "platform", "idle", "overload", "escalation"]
+SCENARIOS = ["fanout", "platform", "idle", "overload", "escalation", "webhooks"]
 
 
 def machine() -> dict[str, Any]:
@@ -243,7 +243,36 @@ def overload_table(rows: list[dict[str, Any]]) -> str:
     )
 
 
+def webhooks_table(rows: list[dict[str, Any]]) -> str:
+    return table(
+        [
+            "run",
+            "deliveries",
+            "twice",
+            "seconds",
+            "deliveries/s",
+            "vs alone",
+            "held by black hole",
+            "server CPU %",
+        ],
+        [
+            [
+                r["label"],
+                _fraction(r.get("delivered"), r.get("rows")),
+                r.get("twice"),
+                r.get("seconds"),
+                r.get("deliveries_per_s"),
+                f"{r['vs_alone']:.2f}x" if r.get("vs_alone") else "-",
+                r.get("held_by_black_hole"),
+                r.get("server_cpu_pct"),
+            ]
+            for r in rows
+        ],
+    )
+
+
 TABLES = {
+    "webhooks": webhooks_table,
     "fanout": fanout_table,
     "platform": platform_table,
     "idle": idle_table,
@@ -377,6 +406,34 @@ def targets(found: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
         )
     else:
         add("memory per idle console", "<= 10 KB", "not measured", None)
+    hooks = [r for r in found.get("webhooks", {}).get("rows", []) if not r.get("error")]
+    alone = max(
+        (r for r in hooks if not r.get("beside") and r.get("deliveries_per_s")),
+        key=lambda r: r["deliveries_per_s"],
+        default=None,
+    )
+    if alone and alone.get("deliveries_per_s"):
+        add(
+            "webhook deliveries from one process",
+            ">= 500/s to a local receiver",
+            f"{fmt(alone['deliveries_per_s'])}/s",
+            alone["deliveries_per_s"] >= 500,
+        )
+    else:
+        add(
+            "webhook deliveries from one process",
+            ">= 500/s to a local receiver",
+            "not measured",
+            None,
+        )
+    beside = [r for r in hooks if r.get("beside") and r.get("vs_alone")]
+    if beside:
+        add(
+            "a slow or dead endpoint does not slow the others",
+            ">= 0.8x the rate alone",
+            ", ".join(f"{r['vs_alone']:.2f}x beside a {r['beside']}" for r in beside),
+            all(r["vs_alone"] >= 0.8 for r in beside),
+        )
     return out
 
 
@@ -493,6 +550,16 @@ def plot(out: Path, scenario: str, rows: list[dict[str, Any]]) -> Path | None:
         for axis in (ax, right):
             axis.legend(fontsize=8)
             axis.grid(alpha=0.3)
+    elif scenario == "webhooks":
+        fig, ax = plt.subplots(figsize=(8, 4.5))
+        labels = [_short(r["label"]) for r in rows]
+        ax.bar(range(len(rows)), [_finite(r.get("deliveries_per_s")) for r in rows])
+        ax.axhline(500, color="grey", linestyle=":", label="500/s")
+        ax.set_xticks(range(len(rows)))
+        ax.set_xticklabels(labels, fontsize=7, rotation=10)
+        ax.set(title="Webhook deliveries per second, one process (SQLite)", ylabel="per second")
+        ax.grid(alpha=0.3, axis="y")
+        ax.legend(fontsize=8)
     elif scenario == "overload":
         fig, ax = plt.subplots(figsize=(7, 4.5))
         names = ["first tenth median", "last tenth median", "median", "p99", "max"]

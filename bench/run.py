@@ -24,7 +24,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: python bench/run.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import escalation, loadclient, procs, report, scenarios, systems
+from bench import escalation, loadclient, procs, report, scenarios, systems, webhooks
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -106,7 +106,7 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     wanted = (
-        ["fanout", "platform", "idle", "overload", "escalation"]
+        ["fanout", "platform", "idle", "overload", "escalation", "webhooks"]
         if args.scenario == "all"
         else args.scenario.split(",")
     )
@@ -145,6 +145,8 @@ def config_of(args: argparse.Namespace) -> scenarios.Config:
             overload_shops=20,
             overload_pool=16,
             escalation_quick=True,
+            webhook_rows=400,
+            webhook_other_rows=100,
             settle=0.3,
             drain_timeout=10.0,
         )
@@ -188,6 +190,7 @@ async def run(args: argparse.Namespace, work: Path) -> int:
             "idle": scenarios.idle,
             "overload": scenarios.overload,
             "escalation": escalation.scenario,
+            "webhooks": webhooks.webhooks,
         }[name]
         rows: list[dict[str, Any]] = await run_scenario(config, work, binary, log)
         failures += sum(1 for r in rows if r.get("error"))

@@ -64,6 +64,9 @@ class Config:
     #: fresh: a connection per payment; pooled: kept-alive connections opened first
     overload_modes: list[str] = field(default_factory=lambda: ["fresh", "pooled"])
     overload_pool: int = 256
+    #: webhook rows to the fast endpoints per run, and to a dead or slow one beside them
+    webhook_rows: int = 5000
+    webhook_other_rows: int = 1000
     postgres_admin_url: str = "postgresql://postgres@127.0.0.1:5432/test"
     redis_url: str = "redis://127.0.0.1:6379/0"
     settle: float = 1.0

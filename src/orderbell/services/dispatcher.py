@@ -90,6 +90,8 @@ class Dispatcher:
         lease: a claimed row is due again after this many seconds if its
             attempt is never settled (the process died); longer than an attempt.
         stop_timeout: seconds ``stop`` waits for attempts in flight.
+        gather: while attempts are in flight, seconds a turn waits for more of
+            them to end, so that one transaction writes many outcomes.
     """
 
     def __init__(
@@ -103,6 +105,7 @@ class Dispatcher:
         poll_interval: float = 1.0,
         lease: float = 60.0,
         stop_timeout: float = 10.0,
+        gather: float = 0.02,
     ) -> None:
         if per_target < 1 or overall < 1:
             raise ValueError("the bounds on attempts in flight must be at least 1")
@@ -115,6 +118,7 @@ class Dispatcher:
         self._poll = poll_interval
         self._lease = timedelta(seconds=lease)
         self._stop_timeout = stop_timeout
+        self._gather = gather
         self._wake = asyncio.Event()
         self._stopping = False
         self._loop_task: asyncio.Task[None] | None = None
@@ -170,9 +174,7 @@ class Dispatcher:
         while not self._stopping:
             self._wake.clear()
             try:
-                await self._settle()
-                if not self._stopping:
-                    await self._claim()
+                await self._turn()
                 if self._failing:
                     self._failing = False
                     log.warning("dispatcher: the database answers again")
@@ -188,22 +190,49 @@ class Dispatcher:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wait):
                     await self._wake.wait()
+            await self._gather_endings()
 
-    async def _claim(self) -> None:
-        room = self._overall - len(self._in_flight)
-        if room <= 0:
+    async def _gather_endings(self) -> None:
+        # Attempts end one by one; a turn (one transaction) per ending would
+        # cost more than the attempt itself. Until half of those in flight have
+        # ended, or ``gather`` has passed, the next turn waits.
+        want = (len(self._in_flight) + len(self._done)) // 2
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._gather
+        while self._in_flight and len(self._done) < want and not self._stopping:
+            left = deadline - loop.time()
+            if left <= 0:
+                return
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(left):
+                    await self._wake.wait()
+
+    async def _turn(self) -> None:
+        """Write the outcomes of the attempts that ended and claim rows for the free
+        slots, in one short transaction."""
+        room = 0 if self._stopping else self._overall - len(self._in_flight)
+        if room <= 0 and not self._done:
             return
-        full = [t for t, n in self._per.items() if n >= self._per_target]
-        async with self._database.transaction() as session:
-            rows = await outgoing.claim(
-                session,
-                limit=min(room, 500),
-                room=dict(self._per),
-                full=full,
-                per_target=self._per_target,
-                lease=self._lease,
-                lock=not self._database.is_sqlite,
-            )
+        batch, self._done = self._done, []
+        rows: list[Claimed] = []
+        try:
+            async with self._outbox.transaction() as work:
+                await self._write(work, batch)
+                if room > 0:
+                    rows = await outgoing.claim(
+                        work.session,
+                        limit=min(room, 500),
+                        room=dict(self._per),
+                        full=[t for t, n in self._per.items() if n >= self._per_target],
+                        per_target=self._per_target,
+                        lease=self._lease,
+                        lock=not self._database.is_sqlite,
+                    )
+        except BaseException:
+            # Kept for the next turn; the rows stay leased meanwhile.
+            self._done = batch + self._done
+            raise
         if self._next_due is not None and self._next_due <= utcnow():
             self._next_due = None
         loop = asyncio.get_running_loop()
@@ -261,21 +290,25 @@ class Dispatcher:
         if self._per[row.target] <= 0:
             del self._per[row.target]
 
+    async def _write(self, work: Work, batch: list[Settlement]) -> None:
+        if not batch:
+            return
+        await outgoing.settle(work.session, batch)
+        by_kind: dict[str, list[Settlement]] = {}
+        for s in batch:
+            by_kind.setdefault(s.row.kind, []).append(s)
+        for kind, settlements in by_kind.items():
+            sender = self.senders.get(kind)
+            if sender is not None:
+                await sender.settled(work, settlements)
+
     async def _settle(self) -> None:
         if not self._done:
             return
         batch, self._done = self._done, []
         try:
             async with self._outbox.transaction() as work:
-                await outgoing.settle(work.session, batch)
-                by_kind: dict[str, list[Settlement]] = {}
-                for s in batch:
-                    by_kind.setdefault(s.row.kind, []).append(s)
-                for kind, settlements in by_kind.items():
-                    sender = self.senders.get(kind)
-                    if sender is not None:
-                        await sender.settled(work, settlements)
+                await self._write(work, batch)
         except BaseException:
-            # Kept for the next turn; the rows stay leased meanwhile.
             self._done = batch + self._done
             raise

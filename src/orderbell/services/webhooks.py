@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import importlib.util
 import ipaddress
 import logging
 import secrets
 import socket
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -51,6 +53,13 @@ from orderbell.storage.outgoing import WEBHOOK, Claimed, Settlement
 from orderbell.storage.tables import Outgoing, OutgoingAttempt, WebhookEndpoint, utcnow
 
 log = logging.getLogger(__name__)
+
+# httpcore asks for sniffio on every request (to tell asyncio from trio).
+# Where sniffio is not installed, each of those imports searched sys.path
+# again, which cost more than the request itself; orderbell runs on asyncio,
+# so the absence is recorded once (None in sys.modules: "not importable").
+if importlib.util.find_spec("sniffio") is None:
+    sys.modules.setdefault("sniffio", None)  # type: ignore[arg-type]
 
 _ENDPOINTS = cast(Table, WebhookEndpoint.__table__)
 
@@ -499,6 +508,9 @@ class WebhookSender:
         self._disable_after = disable_after
         self._refresh = refresh
         self._known: dict[int, tuple[float, _Known]] = {}
+        # Endpoints this process knows to have no run of failures recorded:
+        # a success there needs no write.
+        self._sound: set[int] = set()
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout),
             follow_redirects=False,
@@ -579,12 +591,15 @@ class WebhookSender:
                 at = failing.get(s.row.target_id)
                 failing[s.row.target_id] = s.started_at if at is None else min(at, s.started_at)
         session = work.session
-        if working:
+        cleared = working - self._sound
+        if cleared:
             await session.execute(
                 update(_ENDPOINTS)
-                .where(_ENDPOINTS.c.id.in_(working), _ENDPOINTS.c.failing_since.is_not(None))
+                .where(_ENDPOINTS.c.id.in_(cleared), _ENDPOINTS.c.failing_since.is_not(None))
                 .values(failing_since=None)
             )
+            self._sound |= cleared
+        self._sound -= failing.keys() - working
         for endpoint_id in sorted(failing.keys() - working):
             await session.execute(
                 update(_ENDPOINTS)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, and_, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Table, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbell.domain.events import Event
@@ -233,20 +233,38 @@ async def settle(session: AsyncSession, settlements: Sequence[Settlement]) -> No
                 last_error=None,
             )
         )
-    for s in settlements:
-        if s.delivered:
-            continue
-        values: dict[str, Any] = {
-            "attempts": _OUT.c.attempts + 1,
-            "last_status": s.status,
-            "last_error": _short(s.error),
-        }
-        if s.next_at is None:
-            values.update(state=FAILED, finished_at=now)
-        else:
-            values["next_attempt_at"] = s.next_at
+    # Failures in two statements of many rows each: due again, or given up.
+    again = [s for s in settlements if not s.delivered and s.next_at is not None]
+    given_up = [s for s in settlements if not s.delivered and s.next_at is None]
+    failed = update(_OUT).where(_OUT.c.id == bindparam("row_id"), _OUT.c.state == QUEUED)
+    if again:
         await session.execute(
-            update(_OUT).where(_OUT.c.id == s.row.id, _OUT.c.state == QUEUED).values(**values)
+            failed.values(
+                attempts=_OUT.c.attempts + 1,
+                last_status=bindparam("status"),
+                last_error=bindparam("error"),
+                next_attempt_at=bindparam("next_at"),
+            ),
+            [
+                {
+                    "row_id": s.row.id,
+                    "status": s.status,
+                    "error": _short(s.error),
+                    "next_at": s.next_at,
+                }
+                for s in again
+            ],
+        )
+    if given_up:
+        await session.execute(
+            failed.values(
+                attempts=_OUT.c.attempts + 1,
+                last_status=bindparam("status"),
+                last_error=bindparam("error"),
+                state=FAILED,
+                finished_at=now,
+            ),
+            [{"row_id": s.row.id, "status": s.status, "error": _short(s.error)} for s in given_up],
         )
 
 
