@@ -18,6 +18,7 @@ from typing import cast
 
 from sqlalchemy import Table, bindparam, delete, select, update
 
+from orderbell.domain.addresses import full_address
 from orderbell.domain.alerts import AlertType
 from orderbell.domain.carts import cart_shop
 from orderbell.domain.errors import BusinessError, NotFound
@@ -165,7 +166,9 @@ async def submit(outbox: Outbox, customer_id: int, form: Submission, *, auto_pay
             delivery_fee=price.delivery_fee,
             remark=form.remark,
             phone=address.phone,
-            address=f"{address.province_name}{address.city_name}{address.district_name}{address.detail}",
+            address=full_address(
+                address.province_name, address.city_name, address.district_name, address.detail
+            ),
             consignee=address.consignee,
             estimated_delivery_time=form.estimated_delivery_time,
             delivery_status=form.delivery_status,
