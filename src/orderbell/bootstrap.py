@@ -189,6 +189,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         publish,
         shop_alerts,
         shop_orders,
+        shop_profile,
         shop_status,
         system,
     )
@@ -201,6 +202,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         shop_orders,
         shop_alerts,
         shop_status,
+        shop_profile,
         devices,
         publish,
     )
