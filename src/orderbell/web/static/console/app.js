@@ -30,6 +30,7 @@ let openAlerts = [];
 let toastTimer = null;
 let rejecting = null;
 let presence = null; // the latest presence frame: the shop's devices
+let shopProfile = null; // {id, name, prepMinutes} of GET admin/shop/profile
 
 // --- session -------------------------------------------------------------
 
@@ -74,7 +75,12 @@ async function onLoginSubmit(event) {
   try {
     const data = await login(base, $("login-username").value.trim(), $("login-password").value);
     if (!Number.isInteger(data.shopId)) throw new Error(t("notMerchant"));
-    const session = { token: data.token, shopId: data.shopId, name: data.name || data.userName || "" };
+    const session = {
+      token: data.token,
+      shopId: data.shopId,
+      name: data.name || data.userName || "",
+      shopName: data.shopName || "",
+    };
     sessionStorage.setItem(SESSION_KEY, JSON.stringify(session));
     $("login-password").value = "";
     start(session);
@@ -89,11 +95,31 @@ async function onLoginSubmit(event) {
 function start(session) {
   $("login-view").hidden = true;
   $("console-view").hidden = false;
-  $("shop-name").textContent = session.name;
+  showShopName(session.shopName, session.name);
   board.clear();
   shop = new ShopConsole({ base, session, sid: consoleId(), deviceId: deviceId(), board, sound, ringer, ui });
   shop.start();
+  loadProfile(shop);
   renderSound();
+}
+
+/** The shop's name in the header, and the logged-in employee smaller beside it. */
+function showShopName(shopName, employee) {
+  $("shop-name").textContent = shopName || employee;
+  $("employee-name").textContent = shopName ? employee : "";
+}
+
+/** The shop's profile (its name, its usual prep time), also for a session from before login gave it. */
+async function loadProfile(running) {
+  try {
+    const profile = await running.api.profile();
+    if (shop !== running || !profile) return;
+    shopProfile = profile;
+    const session = loadSession();
+    if (session && profile.name) showShopName(profile.name, session.name);
+  } catch {
+    /* the header keeps what the login said */
+  }
 }
 
 /** Leave the console: logout, or the server refused the token. */
