@@ -5,6 +5,7 @@ import { login } from "./api.js";
 import { Board, tail } from "./board.js";
 import { el, replaceChildren } from "./dom.js";
 import { HTML_LANG, SPEECH_LANG, applyTranslations, translator } from "./i18n.js";
+import { onePerOrder, ordersNeedingAction } from "./notices.js";
 import { clampRepeat, cleanDeviceName, loadPrefs, savePrefs } from "./prefs.js";
 import { Ringer } from "./ringer.js";
 import { ShopConsole, isShopOrder } from "./shop-console.js";
@@ -210,9 +211,10 @@ function renderSound() {
   $("sound-gate").hidden = state !== "off" || !shop;
 }
 
-function renderNotices(alerts) {
-  openAlerts = alerts;
-  // Short chips, newest first: the board below must stay in view.
+function renderNotices(all) {
+  openAlerts = all;
+  // One chip per order that needs action, newest first: the board below must stay in view.
+  const alerts = onePerOrder(all);
   const items = alerts.slice(0, MAX_NOTICES).map((alert) => {
     const isNew = alert.type === 1;
     const own = isShopOrder(alert);
@@ -336,7 +338,7 @@ function setLanguage(lang) {
   renderConnection();
   renderSound();
   renderNotices(openAlerts);
-  renderAttention(openAlerts.length);
+  renderAttention(ordersNeedingAction(openAlerts));
   renderNotificationState();
   renderDevices(presence);
   if (!$("login-submit").disabled) $("login-submit").textContent = t("login");
