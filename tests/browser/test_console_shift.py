@@ -7,6 +7,7 @@ One server serves the module; reminders may follow each other at once here.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -118,5 +119,39 @@ async def test_one_notice_per_order_cleared_when_answered_or_sent_out(
     await console.card(second["id"]).locator('[data-reply="out_for_delivery"]').click()
     await expect(console.notices).to_have_count(1)
     await expect(page).to_have_title("(1) 订单提醒 · orderbell")
+    assert console.errors == []
+    await console.close()
+
+
+async def test_a_waiting_card_counts_its_wait_up_then_turns_amber_then_red(
+    browser: Browser, server: Server, api: Api
+) -> None:
+    kit = await new_shop(server.database_url)
+    console = await Console.open(browser, server)
+    page = console.page
+    await console.login(kit.username)
+    await console.open_settings()
+    # Thresholds in minutes: 1.2 and 3 seconds here.
+    for field, minutes in (("#settings-wait-amber", "0.02"), ("#settings-wait-red", "0.05")):
+        await page.fill(field, minutes)
+        await page.locator(field).dispatch_event("change")
+    order = await paid_order(api, kit)
+    timer = console.card(order["id"]).locator(".wait-timer")
+    await expect(timer).to_have_attribute("data-level", "ok")
+    await expect(timer).to_have_text(re.compile(r"^已等 0:0[0-2]$"))
+    await expect(timer).to_have_attribute("data-level", "amber", timeout=3000)
+    await expect(timer).to_have_attribute("data-level", "red", timeout=4000)
+    await expect(timer).to_have_text(re.compile(r"^已等 0:0[3-9]$"))
+    colours = await timer.evaluate("n => getComputedStyle(n).backgroundColor")
+    assert colours == "rgb(183, 28, 28)", colours
+    # Kept after a reload of the page (settings are remembered).
+    await page.reload()
+    await expect(console.card(order["id"]).locator(".wait-timer")).to_have_attribute(
+        "data-level", "red"
+    )
+    # Accepted: no longer waiting, no timer.
+    await console.card(order["id"]).locator('[data-action="accept"]').click()
+    await expect(console.column(3).locator(".card")).to_have_count(1)
+    await expect(console.card(order["id"]).locator(".wait-timer")).to_have_count(0)
     assert console.errors == []
     await console.close()

@@ -6,10 +6,11 @@ import { Board, tail } from "./board.js";
 import { el, replaceChildren } from "./dom.js";
 import { HTML_LANG, SPEECH_LANG, applyTranslations, translator } from "./i18n.js";
 import { onePerOrder, ordersNeedingAction } from "./notices.js";
-import { clampRepeat, cleanDeviceName, loadPrefs, savePrefs } from "./prefs.js";
+import { WAIT_DEFAULTS, clampRepeat, cleanDeviceName, loadPrefs, minutesToSeconds, savePrefs } from "./prefs.js";
 import { Ringer } from "./ringer.js";
 import { ShopConsole, isShopOrder } from "./shop-console.js";
 import { Sound } from "./sound.js";
+import { WaitTimers } from "./timers.js";
 
 const SESSION_KEY = "orderbell.console.session";
 const SID_KEY = "orderbell.console.sid";
@@ -24,7 +25,15 @@ const prefs = loadPrefs();
 let t = translator(prefs.lang);
 const sound = new Sound(prefs);
 const ringer = new Ringer(() => sound.chime("order"), prefs.repeatSeconds);
-const board = new Board($("board"), { t, onAction: (kind, id, extra) => onCardAction(kind, id, extra) });
+const timers = new WaitTimers({
+  t,
+  thresholds: () => ({ amberSeconds: prefs.waitAmberSeconds, redSeconds: prefs.waitRedSeconds }),
+});
+const board = new Board($("board"), {
+  t,
+  onAction: (kind, id, extra) => onCardAction(kind, id, extra),
+  decorate: (node, order) => timers.show(node, order),
+});
 let shop = null; // the running ShopConsole, while logged in
 let connection = { state: "connecting", retryAt: null };
 let openAlerts = [];
@@ -148,7 +157,10 @@ const ui = {
     connection = status;
     renderConnection();
   },
-  notices: (alerts) => renderNotices(alerts),
+  notices: (alerts) => {
+    timers.setAlerts(alerts);
+    renderNotices(alerts);
+  },
   attention: (count) => renderAttention(count),
   desktop: (alert) => notifyDesktop(alert),
   toast: (text) => toast(text),
@@ -334,6 +346,7 @@ function setLanguage(lang) {
   document.documentElement.lang = HTML_LANG[lang];
   applyTranslations(document, t);
   for (const select of document.querySelectorAll(".lang-select")) select.value = lang;
+  timers.t = t;
   board.setTranslator(t);
   renderConnection();
   renderSound();
@@ -412,6 +425,17 @@ function wire() {
     ringer.periodSeconds = prefs.repeatSeconds;
     savePrefs(prefs);
   });
+  for (const [id, key] of [
+    ["settings-wait-amber", "waitAmberSeconds"],
+    ["settings-wait-red", "waitRedSeconds"],
+  ]) {
+    $(id).addEventListener("change", (event) => {
+      prefs[key] = minutesToSeconds(event.target.value, WAIT_DEFAULTS[key]);
+      event.target.value = String(prefs[key] / 60);
+      savePrefs(prefs);
+      timers.tick();
+    });
+  }
   $("settings-test").addEventListener("click", async () => {
     await sound.enable();
     sound.announce("order", t("speakNew"), SPEECH_LANG[prefs.lang]);
@@ -456,6 +480,9 @@ function boot() {
   $("settings-device-name").value = prefs.deviceName;
   $("settings-mute").checked = prefs.muted;
   $("settings-repeat").value = String(prefs.repeatSeconds);
+  $("settings-wait-amber").value = String(prefs.waitAmberSeconds / 60);
+  $("settings-wait-red").value = String(prefs.waitRedSeconds / 60);
+  timers.start();
   wire();
   setLanguage(prefs.lang);
   const session = loadSession();
