@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.async_api import Browser, expect
@@ -17,7 +19,7 @@ from playwright.async_api import Browser, expect
 from orderbell.services.accounts import create_merchant
 from orderbell.storage.database import Database
 from tests.browser.console import Console
-from tests.browser.orders import paid_order, remind
+from tests.browser.orders import customer_view, paid_order, remind
 from tests.e2e.server import PASSWORD, Api, Server, new_shop, running_server
 
 
@@ -153,5 +155,54 @@ async def test_a_waiting_card_counts_its_wait_up_then_turns_amber_then_red(
     await console.card(order["id"]).locator('[data-action="accept"]').click()
     await expect(console.column(3).locator(".card")).to_have_count(1)
     await expect(console.card(order["id"]).locator(".wait-timer")).to_have_count(0)
+    assert console.errors == []
+    await console.close()
+
+
+def minutes_after_payment(order: dict[str, Any]) -> float:
+    """How many minutes after its payment the order is expected (times to the minute)."""
+    paid = datetime.strptime(order["checkoutTime"], "%Y-%m-%d %H:%M")
+    expected = datetime.strptime(order["estimatedDeliveryTime"], "%Y-%m-%d %H:%M")
+    return (expected - paid) / timedelta(minutes=1)
+
+
+async def test_accepting_offers_prep_times_and_the_customer_sees_the_choice(
+    browser: Browser, server: Server, api: Api
+) -> None:
+    kit = await new_shop(server.database_url)
+    console = await Console.open(browser, server)
+    page = console.page
+    await console.login(kit.username)
+    quick, usual = await paid_order(api, kit), await paid_order(api, kit)
+    accept = console.card(usual["id"]).locator('[data-action="accept"]')
+    await expect(accept).to_have_text("接单 · 20分钟")
+    # The shop's usual time is a setting of the shop (every console, the server).
+    await console.open_settings()
+    await expect(page.locator("#settings-prep")).to_have_value("20")
+    await page.fill("#settings-prep", "15")
+    await page.locator("#settings-prep").dispatch_event("change")
+    await expect(accept).to_have_text("接单 · 15分钟")
+    merchant = await api.merchant_token(kit.username)
+    profile = await api.ok("GET", "/admin/shop/profile", token=merchant, header="token")
+    assert profile["prepMinutes"] == 15
+    choices = console.card(quick["id"]).locator(".prep-choices [data-prep]")
+    assert await choices.evaluate_all("ns => ns.map(n => n.dataset.prep)") == [
+        "10",
+        "15",
+        "20",
+        "30",
+    ]
+
+    await console.card(quick["id"]).locator('[data-prep="30"]').click()
+    await expect(console.column(3).locator(f'[data-order-id="{quick["id"]}"]')).to_be_visible()
+    await accept.click()  # one tap: the usual time
+    await expect(console.column(3).locator(f'[data-order-id="{usual["id"]}"]')).to_be_visible()
+    seen_quick, seen_usual = await customer_view(api, quick), await customer_view(api, usual)
+    assert 30 <= minutes_after_payment(seen_quick) <= 32, seen_quick
+    assert 15 <= minutes_after_payment(seen_usual) <= 17, seen_usual
+    # The accepted card shows the expected time.
+    await expect(console.card(quick["id"]).locator(".time")).to_contain_text(
+        seen_quick["estimatedDeliveryTime"]
+    )
     assert console.errors == []
     await console.close()

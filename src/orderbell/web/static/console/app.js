@@ -124,12 +124,18 @@ async function loadProfile(running) {
   try {
     const profile = await running.api.profile();
     if (shop !== running || !profile) return;
-    shopProfile = profile;
+    showProfile(profile);
     const session = loadSession();
     if (session && profile.name) showShopName(profile.name, session.name);
   } catch {
     /* the header keeps what the login said */
   }
+}
+
+function showProfile(profile) {
+  shopProfile = profile;
+  board.setPrepMinutes(profile?.prepMinutes);
+  $("settings-prep").value = profile ? String(profile.prepMinutes) : "";
 }
 
 /** Leave the console: logout, or the server refused the token. */
@@ -139,6 +145,7 @@ function end(message = "") {
   ringer.stop();
   sessionStorage.removeItem(SESSION_KEY);
   board.clear();
+  showProfile(null);
   renderNotices([]);
   renderAttention(0);
   renderDevices(null);
@@ -294,6 +301,7 @@ function toast(text) {
 function onCardAction(kind, orderId, extra) {
   if (!shop) return;
   if (kind === "reject") openReject(orderId);
+  else if (kind === "accept") shop.act(kind, orderId, { prepMinutes: extra?.prepMinutes ?? shopProfile?.prepMinutes });
   else shop.act(kind, orderId, extra);
 }
 
@@ -436,6 +444,18 @@ function wire() {
       timers.tick();
     });
   }
+  $("settings-prep").addEventListener("change", async (event) => {
+    const minutes = Math.round(Number(event.target.value));
+    if (!shop || !Number.isInteger(minutes) || minutes < 1 || minutes > 180) {
+      event.target.value = shopProfile ? String(shopProfile.prepMinutes) : "";
+      return;
+    }
+    try {
+      showProfile(await shop.api.setPrepMinutes(minutes));
+    } catch (error) {
+      toast(t("actionFailed", { msg: error.message || t("networkError") }));
+    }
+  });
   $("settings-test").addEventListener("click", async () => {
     await sound.enable();
     sound.announce("order", t("speakNew"), SPEECH_LANG[prefs.lang]);

@@ -6,6 +6,8 @@ import { el } from "./dom.js";
 export const OPEN_STATUSES = Object.freeze([2, 3, 4]);
 export const REPLIES = Object.freeze(["out_for_delivery", "cooking", "weather_delay", "short_handed"]);
 export const CUSTOM_REPLY_MAX = 30;
+// The prep times a waiting card offers (minutes); one tap on "accept" takes the shop's default.
+export const PREP_CHOICES = Object.freeze([10, 15, 20, 30]);
 const NO_FLAGS = Object.freeze({ newOrder: false, reminder: false });
 
 /** The last four characters of an order number: what people call an order by. */
@@ -33,7 +35,14 @@ export class Board {
     this.entries = new Map(); // order id -> {order, version, busy, draft, node}
     this.flags = new Map(); // order id -> {newOrder, reminder}
     this.version = 0;
+    this.prepMinutes = null; // the shop's usual prep time, once known
     this.render();
+  }
+
+  /** The shop's usual prep time: what the accept button says it sends. */
+  setPrepMinutes(minutes) {
+    this.prepMinutes = Number.isInteger(minutes) ? minutes : null;
+    for (const entry of this.entries.values()) if (entry.order.status === 2) this.renderCard(entry);
   }
 
   setTranslator(t) {
@@ -229,12 +238,40 @@ export class Board {
         },
         label,
       );
+    const accept = this.prepMinutes ? t("acceptWithPrep", { n: this.prepMinutes }) : t("accept");
     const buttons = {
-      2: [button("accept", t("accept"), "primary"), button("reject", t("reject"), "danger")],
+      2: [button("accept", accept, "primary"), button("reject", t("reject"), "danger")],
       3: [button("deliver", t("deliver"), "primary")],
       4: [button("complete", t("complete"), "primary")],
     }[entry.order.status];
-    return el("footer", { class: "actions" }, buttons || []);
+    const footer = el("footer", { class: "actions" }, buttons || []);
+    if (entry.order.status !== 2) return footer;
+    return [this.prepChoices(entry), footer];
+  }
+
+  /** Accept with another prep time than the shop's usual one: one tap each. */
+  prepChoices(entry) {
+    const t = this.t;
+    const id = entry.order.id;
+    return el(
+      "div",
+      { class: "prep-choices", role: "group", "aria-label": t("prepTitle") },
+      el("span", { class: "prep-title" }, t("prepTitle")),
+      PREP_CHOICES.map((minutes) =>
+        el(
+          "button",
+          {
+            type: "button",
+            class: `prep${minutes === this.prepMinutes ? " prep-default" : ""}`,
+            disabled: entry.busy,
+            dataset: { prep: minutes },
+            "aria-label": t("acceptWithPrep", { n: minutes }),
+            onclick: () => this.onAction("accept", id, { prepMinutes: minutes }),
+          },
+          t("prepMinutes", { n: minutes }),
+        ),
+      ),
+    );
   }
 
   replyBox(entry) {

@@ -86,6 +86,10 @@ const STRINGS = {
     waitAmber: "订单等待超过几分钟显示黄色",
     waitRed: "订单等待超过几分钟显示红色",
     minutes: "分钟",
+    acceptWithPrep: "接单 · {n}分钟",
+    prepTitle: "出餐时间：",
+    prepMinutes: "{n}分钟",
+    prepDefault: "默认出餐时间（全店）",
   },
   en: {
     title: "Order alerts",
@@ -171,6 +175,10 @@ const STRINGS = {
     waitAmber: "Timer turns amber after (minutes of waiting)",
     waitRed: "Timer turns red after (minutes of waiting)",
     minutes: "min",
+    acceptWithPrep: "Accept · {n} min",
+    prepTitle: "Ready in:",
+    prepMinutes: "{n} min",
+    prepDefault: "Usual prep time (whole shop)",
   },
 };
 

@@ -235,7 +235,7 @@ export class ShopConsole {
   async act(kind, orderId, extra = {}) {
     const api = this.api;
     const moves = {
-      accept: () => api.confirm(orderId),
+      accept: () => api.confirm(orderId, extra.prepMinutes),
       reject: () => api.reject(orderId, extra.reason),
       deliver: () => api.deliver(orderId),
       complete: () => api.complete(orderId),
