@@ -206,3 +206,44 @@ async def test_accepting_offers_prep_times_and_the_customer_sees_the_choice(
     )
     assert console.errors == []
     await console.close()
+
+
+async def test_offline_shows_a_banner_turns_buttons_off_and_sounds_an_alarm(
+    browser: Browser, server: Server, api: Api
+) -> None:
+    kit = await new_shop(server.database_url)
+    console = await Console.open(browser, server)
+    page = console.page
+    await console.login(kit.username)
+    await console.enable_sound()
+    await console.open_settings()
+    await expect(page.locator("#settings-offline-alarm")).to_have_value("30")
+    await page.fill("#settings-offline-alarm", "1")
+    await page.locator("#settings-offline-alarm").dispatch_event("change")
+    order = await paid_order(api, kit)
+    accept = console.card(order["id"]).locator('[data-action="accept"]')
+    await expect(accept).to_be_enabled()
+    banner = page.locator("#offline-banner")
+    await expect(banner).to_be_hidden()
+
+    # The module's server, stopped and started again (whatever happens here).
+    server.stop()
+    try:
+        await expect(banner).to_be_visible()
+        await expect(banner).to_contain_text("新订单无法送达")
+        await expect(accept).to_be_disabled()
+        await expect(console.card(order["id"]).locator("[data-prep]").first).to_be_disabled()
+        since = await console.now()
+        await console.wait_chimes("offline", 2, since=since, within_ms=5000)
+    finally:
+        server.start()
+    # As when the network comes back: retry now rather than at the backoff's next turn.
+    await page.evaluate("window.dispatchEvent(new Event('online'))")
+    await console.wait_connected(within_ms=20_000)
+    await expect(banner).to_be_hidden()
+    await expect(accept).to_be_enabled()
+    quiet = await console.now()
+    await page.wait_for_timeout(1500)
+    assert await console.chime_count("offline", since=quiet) == 0
+    assert console.errors == []
+    await console.close()

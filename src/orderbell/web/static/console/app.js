@@ -6,7 +6,16 @@ import { Board, tail } from "./board.js";
 import { el, replaceChildren } from "./dom.js";
 import { HTML_LANG, SPEECH_LANG, applyTranslations, translator } from "./i18n.js";
 import { onePerOrder, ordersNeedingAction } from "./notices.js";
-import { WAIT_DEFAULTS, clampRepeat, cleanDeviceName, loadPrefs, minutesToSeconds, savePrefs } from "./prefs.js";
+import { OfflineWatch } from "./offline.js";
+import {
+  WAIT_DEFAULTS,
+  clampOfflineAlarm,
+  clampRepeat,
+  cleanDeviceName,
+  loadPrefs,
+  minutesToSeconds,
+  savePrefs,
+} from "./prefs.js";
 import { Ringer } from "./ringer.js";
 import { ShopConsole, isShopOrder } from "./shop-console.js";
 import { Sound } from "./sound.js";
@@ -33,6 +42,15 @@ const board = new Board($("board"), {
   t,
   onAction: (kind, id, extra) => onCardAction(kind, id, extra),
   decorate: (node, order) => timers.show(node, order),
+});
+const offline = new OfflineWatch({
+  alarm: () => sound.chime("offline"),
+  alarmSeconds: () => prefs.offlineAlarmSeconds,
+  onChange: (down) => {
+    $("offline-banner").hidden = !down;
+    $("console-view").classList.toggle("disconnected", down);
+    board.setOffline(down);
+  },
 });
 let shop = null; // the running ShopConsole, while logged in
 let connection = { state: "connecting", retryAt: null };
@@ -143,6 +161,7 @@ function end(message = "") {
   if (shop) shop.stop();
   shop = null;
   ringer.stop();
+  offline.stop();
   sessionStorage.removeItem(SESSION_KEY);
   board.clear();
   showProfile(null);
@@ -163,6 +182,7 @@ const ui = {
   connection(status) {
     connection = status;
     renderConnection();
+    offline.update(status.state);
   },
   notices: (alerts) => {
     timers.setAlerts(alerts);
@@ -299,7 +319,7 @@ function toast(text) {
 // --- card actions and the reject dialog ----------------------------------
 
 function onCardAction(kind, orderId, extra) {
-  if (!shop) return;
+  if (!shop || offline.down) return;
   if (kind === "reject") openReject(orderId);
   else if (kind === "accept") shop.act(kind, orderId, { prepMinutes: extra?.prepMinutes ?? shopProfile?.prepMinutes });
   else shop.act(kind, orderId, extra);
@@ -444,6 +464,12 @@ function wire() {
       timers.tick();
     });
   }
+  $("settings-offline-alarm").addEventListener("change", (event) => {
+    prefs.offlineAlarmSeconds = clampOfflineAlarm(event.target.value);
+    event.target.value = String(prefs.offlineAlarmSeconds);
+    savePrefs(prefs);
+    if (offline.down) offline.schedule();
+  });
   $("settings-prep").addEventListener("change", async (event) => {
     const minutes = Math.round(Number(event.target.value));
     if (!shop || !Number.isInteger(minutes) || minutes < 1 || minutes > 180) {
@@ -500,6 +526,7 @@ function boot() {
   $("settings-device-name").value = prefs.deviceName;
   $("settings-mute").checked = prefs.muted;
   $("settings-repeat").value = String(prefs.repeatSeconds);
+  $("settings-offline-alarm").value = String(prefs.offlineAlarmSeconds);
   $("settings-wait-amber").value = String(prefs.waitAmberSeconds / 60);
   $("settings-wait-red").value = String(prefs.waitRedSeconds / 60);
   timers.start();

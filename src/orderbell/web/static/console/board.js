@@ -36,7 +36,15 @@ export class Board {
     this.flags = new Map(); // order id -> {newOrder, reminder}
     this.version = 0;
     this.prepMinutes = null; // the shop's usual prep time, once known
+    this.offline = false; // no link to the server: no move can reach it
     this.render();
+  }
+
+  /** While the console is disconnected its card buttons are off. */
+  setOffline(offline) {
+    if (this.offline === offline) return;
+    this.offline = offline;
+    for (const entry of this.entries.values()) this.renderCard(entry);
   }
 
   /** The shop's usual prep time: what the accept button says it sends. */
@@ -232,7 +240,7 @@ export class Board {
         {
           type: "button",
           class: `action ${cls}`,
-          disabled: entry.busy,
+          disabled: entry.busy || this.offline,
           dataset: { action: kind },
           onclick: () => this.onAction(kind, id),
         },
@@ -263,7 +271,7 @@ export class Board {
           {
             type: "button",
             class: `prep${minutes === this.prepMinutes ? " prep-default" : ""}`,
-            disabled: entry.busy,
+            disabled: entry.busy || this.offline,
             dataset: { prep: minutes },
             "aria-label": t("acceptWithPrep", { n: minutes }),
             onclick: () => this.onAction("accept", id, { prepMinutes: minutes }),
@@ -284,7 +292,7 @@ export class Board {
       value: entry.draft,
       placeholder: t("customReply"),
       "aria-label": t("customReply"),
-      disabled: entry.busy,
+      disabled: entry.busy || this.offline,
       oninput: (event) => {
         entry.draft = event.target.value;
       },
@@ -310,7 +318,7 @@ export class Board {
             {
               type: "button",
               class: "reply",
-              disabled: entry.busy,
+              disabled: entry.busy || this.offline,
               dataset: { reply },
               onclick: () => this.onAction("reply", id, { reply }),
             },
@@ -324,7 +332,7 @@ export class Board {
         input,
         el(
           "button",
-          { type: "submit", class: "reply", disabled: entry.busy, dataset: { reply: "custom" } },
+          { type: "submit", class: "reply", disabled: entry.busy || this.offline, dataset: { reply: "custom" } },
           t("send"),
         ),
       ),

@@ -90,6 +90,9 @@ const STRINGS = {
     prepTitle: "出餐时间：",
     prepMinutes: "{n}分钟",
     prepDefault: "默认出餐时间（全店）",
+    offlineTitle: "连接已断开",
+    offlineText: "新订单无法送达本设备，正在重连…",
+    offlineAlarm: "断线多少秒后响警报",
   },
   en: {
     title: "Order alerts",
@@ -179,6 +182,9 @@ const STRINGS = {
     prepTitle: "Ready in:",
     prepMinutes: "{n} min",
     prepDefault: "Usual prep time (whole shop)",
+    offlineTitle: "Disconnected",
+    offlineText: "New orders cannot arrive on this device. Reconnecting…",
+    offlineAlarm: "Sound the alarm after this many seconds offline",
   },
 };
 

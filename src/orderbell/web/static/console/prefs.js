@@ -7,6 +7,8 @@ export const DEFAULTS = Object.freeze({ lang: "zh", volume: 0.8, muted: false, r
 // How long an order may wait before its timer turns amber, then red (minutes, stored as seconds).
 export const WAIT_DEFAULTS = Object.freeze({ waitAmberSeconds: 180, waitRedSeconds: 480 });
 export const WAIT_MAX_SECONDS = 24 * 3600;
+// How long the link may be down before the offline alarm sounds (and how often it repeats).
+export const OFFLINE_ALARM_DEFAULT = 30;
 export const DEVICE_NAME_MAX = 32;
 export const REPEAT_MIN = 1;
 export const REPEAT_MAX = 600;
@@ -34,6 +36,7 @@ export function loadPrefs() {
     deviceName: cleanDeviceName(stored.deviceName),
     waitAmberSeconds: clamp(stored.waitAmberSeconds, 1, WAIT_MAX_SECONDS, WAIT_DEFAULTS.waitAmberSeconds),
     waitRedSeconds: clamp(stored.waitRedSeconds, 1, WAIT_MAX_SECONDS, WAIT_DEFAULTS.waitRedSeconds),
+    offlineAlarmSeconds: Math.round(clamp(stored.offlineAlarmSeconds, 1, 600, OFFLINE_ALARM_DEFAULT)),
   };
 }
 
@@ -58,4 +61,8 @@ export function cleanDeviceName(value) {
 /** A threshold typed in minutes (decimals allowed) as whole-ish seconds, within bounds. */
 export function minutesToSeconds(value, fallback) {
   return clamp(Math.round(Number(value) * 60 * 10) / 10, 1, WAIT_MAX_SECONDS, fallback);
+}
+
+export function clampOfflineAlarm(value) {
+  return Math.round(clamp(value, 1, 600, OFFLINE_ALARM_DEFAULT));
 }

@@ -10,6 +10,11 @@ export const CHIMES = Object.freeze({
     wave: "triangle",
     notes: [[1174.66, 0, 0.12], [783.99, 0.14, 0.12], [1174.66, 0.28, 0.12], [783.99, 0.42, 0.2]],
   },
+  // The link to the server is down: a low, harsh falling alarm, like nothing else here.
+  offline: {
+    wave: "square",
+    notes: [[523.25, 0, 0.3], [392, 0.32, 0.3], [523.25, 0.64, 0.3], [392, 0.96, 0.5]],
+  },
   // Played once when sound is switched on, so the user hears that it works.
   check: { wave: "sine", notes: [[659.25, 0, 0.18]] },
 });
