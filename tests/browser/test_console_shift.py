@@ -18,7 +18,7 @@ from playwright.async_api import Browser, expect
 
 from orderbell.services.accounts import create_merchant
 from orderbell.storage.database import Database
-from tests.browser.console import Console
+from tests.browser.console import SPOKEN_NEW_ORDER, Console
 from tests.browser.orders import customer_view, paid_order, remind
 from tests.e2e.server import PASSWORD, Api, Server, new_shop, running_server
 
@@ -204,6 +204,37 @@ async def test_accepting_offers_prep_times_and_the_customer_sees_the_choice(
     await expect(console.card(quick["id"]).locator(".time")).to_contain_text(
         seen_quick["estimatedDeliveryTime"]
     )
+    assert console.errors == []
+    await console.close()
+
+
+async def test_the_spoken_line_repeats_with_the_chime_until_the_order_is_accepted(
+    browser: Browser, server: Server, api: Api
+) -> None:
+    kit = await new_shop(server.database_url)
+    console = await Console.open(browser, server)
+    page = console.page
+    await console.login(kit.username)
+    await console.enable_sound()
+    await console.set_repeat(1)
+    await expect(page.locator("#settings-repeat-voice")).to_be_checked()
+    order = await paid_order(api, kit)
+    spoken = await console.wait_spoken(3, within_ms=5000)
+    assert {s["text"] for s in spoken} == {SPOKEN_NEW_ORDER}
+    assert await console.chime_count("order") >= 3
+    await console.card(order["id"]).locator('[data-action="accept"]').click()
+    await expect(console.column(3).locator(".card")).to_have_count(1)
+    after = len(await console.spoken())
+    await page.wait_for_timeout(1500)
+    assert len(await console.spoken()) == after, "quiet once accepted"
+
+    # Switched off: the chime repeats alone.
+    await page.locator("#settings-repeat-voice").uncheck()
+    second = await paid_order(api, kit)
+    since = await console.now()
+    await console.wait_chimes("order", 3, since=since, within_ms=5000)
+    assert len(await console.spoken()) == after + 1, "said once, when it came"
+    await console.card(second["id"]).locator('[data-action="accept"]').click()
     assert console.errors == []
     await console.close()
 

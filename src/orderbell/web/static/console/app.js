@@ -33,7 +33,7 @@ const base = new URL(".", document.baseURI);
 const prefs = loadPrefs();
 let t = translator(prefs.lang);
 const sound = new Sound(prefs);
-const ringer = new Ringer(() => sound.chime("order"), prefs.repeatSeconds);
+const ringer = new Ringer(() => ringAgain(), prefs.repeatSeconds);
 const timers = new WaitTimers({
   t,
   thresholds: () => ({ amberSeconds: prefs.waitAmberSeconds, redSeconds: prefs.waitRedSeconds }),
@@ -367,6 +367,16 @@ async function enableSound() {
   }
 }
 
+/** An order still waits: the chime again, and the spoken line with it unless switched off. */
+function ringAgain() {
+  const length = sound.chime("order");
+  if (!prefs.repeatVoice) return;
+  // Said once the chime has rung out, unless the order was accepted meanwhile.
+  setTimeout(() => {
+    if (shop && shop.ringing) sound.speak(t("speakNew"), SPEECH_LANG[prefs.lang]);
+  }, length);
+}
+
 function setLanguage(lang) {
   prefs.lang = lang;
   savePrefs(prefs);
@@ -464,6 +474,10 @@ function wire() {
       timers.tick();
     });
   }
+  $("settings-repeat-voice").addEventListener("change", (event) => {
+    prefs.repeatVoice = event.target.checked;
+    savePrefs(prefs);
+  });
   $("settings-offline-alarm").addEventListener("change", (event) => {
     prefs.offlineAlarmSeconds = clampOfflineAlarm(event.target.value);
     event.target.value = String(prefs.offlineAlarmSeconds);
@@ -526,6 +540,7 @@ function boot() {
   $("settings-device-name").value = prefs.deviceName;
   $("settings-mute").checked = prefs.muted;
   $("settings-repeat").value = String(prefs.repeatSeconds);
+  $("settings-repeat-voice").checked = prefs.repeatVoice;
   $("settings-offline-alarm").value = String(prefs.offlineAlarmSeconds);
   $("settings-wait-amber").value = String(prefs.waitAmberSeconds / 60);
   $("settings-wait-red").value = String(prefs.waitRedSeconds / 60);

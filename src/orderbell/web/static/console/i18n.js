@@ -93,6 +93,7 @@ const STRINGS = {
     offlineTitle: "连接已断开",
     offlineText: "新订单无法送达本设备，正在重连…",
     offlineAlarm: "断线多少秒后响警报",
+    repeatVoice: "每次重复提醒都播报语音",
   },
   en: {
     title: "Order alerts",
@@ -185,6 +186,7 @@ const STRINGS = {
     offlineTitle: "Disconnected",
     offlineText: "New orders cannot arrive on this device. Reconnecting…",
     offlineAlarm: "Sound the alarm after this many seconds offline",
+    repeatVoice: "Speak with every repeated ring",
   },
 };
 

@@ -36,6 +36,8 @@ export function loadPrefs() {
     deviceName: cleanDeviceName(stored.deviceName),
     waitAmberSeconds: clamp(stored.waitAmberSeconds, 1, WAIT_MAX_SECONDS, WAIT_DEFAULTS.waitAmberSeconds),
     waitRedSeconds: clamp(stored.waitRedSeconds, 1, WAIT_MAX_SECONDS, WAIT_DEFAULTS.waitRedSeconds),
+    // Real merchant apps say "您有新的外卖订单" with every ring until the order is accepted.
+    repeatVoice: stored.repeatVoice !== false,
     offlineAlarmSeconds: Math.round(clamp(stored.offlineAlarmSeconds, 1, 600, OFFLINE_ALARM_DEFAULT)),
   };
 }
