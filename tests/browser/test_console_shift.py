@@ -239,6 +239,68 @@ async def test_the_spoken_line_repeats_with_the_chime_until_the_order_is_accepte
     await console.close()
 
 
+PHONE = {"width": 390, "height": 844}
+TABLET_SMALL = {"width": 1024, "height": 768}
+
+_PLACEHOLDER_FITS = """input => {
+    const cs = getComputedStyle(input);
+    const ctx = document.createElement("canvas").getContext("2d");
+    ctx.font = `${cs.fontStyle} ${cs.fontWeight} ${cs.fontSize} ${cs.fontFamily}`;
+    const room = input.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight);
+    return [ctx.measureText(input.placeholder).width, room];
+}"""
+
+_HEADER_ROWS = """() => {
+    const bar = document.querySelector(".topbar");
+    const shown = [...bar.children].filter(n => n.getClientRects().length > 0);
+    const rects = shown.map(n => n.getBoundingClientRect());
+    return {height: bar.getBoundingClientRect().height,
+            centers: rects.map(r => Math.round(r.top + r.height / 2)),
+            heights: rects.map(r => Math.round(r.height)),
+            ids: shown.map(n => n.id || n.className),
+            overflow: document.documentElement.scrollWidth - window.innerWidth};
+}"""
+
+
+async def test_a_phone_header_is_one_compact_row_and_the_reply_placeholder_fits(
+    browser: Browser, server: Server, api: Api
+) -> None:
+    kit = await new_shop(server.database_url, "Demo Kitchen 海淀店")
+    order = await paid_order(api, kit)
+    await remind(api, order)
+    console = await Console.open(browser, server, viewport=PHONE)
+    page = console.page
+    await console.login(kit.username)
+    await console.enable_sound()
+    custom = console.card(order["id"]).locator(".custom-reply")
+    await expect(custom).to_be_visible()
+
+    header = await page.evaluate(_HEADER_ROWS)
+    assert header["height"] <= 56, header
+    assert max(header["centers"]) - min(header["centers"]) <= 3, header
+    assert {"shop", "connection", "sound-status", "settings-toggle"} <= set(header["ids"]), header
+    assert header["overflow"] <= 0, header
+    # Logging out moved into the settings.
+    await console.open_settings()
+    await expect(page.locator("#settings-logout")).to_be_visible()
+    await page.click("#settings-toggle")
+
+    for viewport, lang in (
+        (PHONE, "zh"),
+        (PHONE, "en"),
+        (TABLET_SMALL, "zh"),
+        (TABLET_SMALL, "en"),
+    ):
+        await page.set_viewport_size(viewport)
+        await console.set_language(lang)
+        await page.click("#settings-toggle")
+        width, room = await custom.evaluate(_PLACEHOLDER_FITS)
+        assert width <= room, (viewport, lang, width, room)
+    await console.set_language("zh")
+    assert console.errors == []
+    await console.close()
+
+
 async def test_offline_shows_a_banner_turns_buttons_off_and_sounds_an_alarm(
     browser: Browser, server: Server, api: Api
 ) -> None:

@@ -411,10 +411,12 @@ function renderNotificationState() {
 
 function wire() {
   $("login-form").addEventListener("submit", onLoginSubmit);
-  $("logout").addEventListener("click", () => {
-    if (shop) shop.api.logout();
-    end();
-  });
+  for (const id of ["logout", "settings-logout"]) {
+    $(id).addEventListener("click", () => {
+      if (shop) shop.api.logout();
+      end();
+    });
+  }
   $("enable-sound").addEventListener("click", enableSound);
   $("sound-status").addEventListener("click", () => {
     if (sound.state === "off") enableSound();
