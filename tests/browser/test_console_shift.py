@@ -301,6 +301,78 @@ async def test_a_phone_header_is_one_compact_row_and_the_reply_placeholder_fits(
     await console.close()
 
 
+async def test_the_history_lists_todays_orders_by_state_finds_them_and_tells_their_story(
+    browser: Browser, server: Server, api: Api
+) -> None:
+    kit = await new_shop(server.database_url)
+    console = await Console.open(browser, server)
+    page = console.page
+    await console.login(kit.username)
+    merchant = await api.merchant_token(kit.username)
+    done, turned_down, waiting = [await paid_order(api, kit) for _ in range(3)]
+    card = console.card(done["id"])
+    await card.locator('[data-action="accept"]').click()
+    await expect(card.locator('[data-action="deliver"]')).to_be_visible()
+    await remind(api, done)
+    await card.locator('[data-reply="cooking"]').click()
+    await expect(card.locator(".reply-box")).to_have_count(0)
+    await card.locator('[data-action="deliver"]').click()
+    await card.locator('[data-action="complete"]').click()
+    await expect(card).to_have_count(0)
+    await api.ok(
+        "PUT",
+        "/admin/order/rejection",
+        token=merchant,
+        header="token",
+        json={"id": turned_down["id"], "rejectionReason": "餐品已售完"},
+    )
+    await expect(console.card(turned_down["id"])).to_have_count(0)
+
+    await page.click("#history-toggle")
+    history = page.locator("#history")
+    await expect(history).to_be_visible()
+    await expect(history.locator('[data-state="all"] .history-count')).to_have_text("3")
+    await expect(history.locator('[data-state="5"] .history-count')).to_have_text("1")
+    await expect(history.locator('[data-state="6"] .history-count')).to_have_text("1")
+    await history.locator('[data-state="5"]').click()
+    rows = history.locator(".history-row")
+    await expect(rows).to_have_count(1)
+    await expect(rows.first).to_have_attribute("data-order-id", str(done["id"]))
+    await history.locator('[data-state="all"]').click()
+    await expect(rows).to_have_count(3)
+
+    # By the phone's last four digits, then by (part of) the order number.
+    phone = (await customer_view(api, turned_down))["phone"]
+    await page.fill("#history-query", phone[-4:])
+    await page.press("#history-query", "Enter")
+    await expect(rows).to_have_count(1)
+    await expect(rows.first).to_have_attribute("data-order-id", str(turned_down["id"]))
+    await page.fill("#history-query", waiting["orderNumber"][-8:])
+    await page.press("#history-query", "Enter")
+    await expect(rows).to_have_count(1)
+    await expect(rows.first).to_have_attribute("data-order-id", str(waiting["id"]))
+
+    # An order's story: its alerts and who handled them.
+    await page.fill("#history-query", done["orderNumber"])
+    await page.press("#history-query", "Enter")
+    await expect(rows).to_have_count(1)
+    await rows.first.click()
+    detail = page.locator("#history-detail")
+    await expect(detail).to_be_visible()
+    await expect(detail.locator(".history-status")).to_have_text("已完成")
+    alerts = detail.locator(".history-alert")
+    await expect(alerts).to_have_count(2)
+    await expect(alerts.nth(0)).to_contain_text("待接单")
+    await expect(alerts.nth(0)).to_contain_text(f"已接单 · {kit.username}")
+    await expect(alerts.nth(1)).to_contain_text("催单")
+    await expect(alerts.nth(1)).to_contain_text(f"已回复 · {kit.username}")
+    await expect(alerts.nth(1)).to_contain_text("正在加急制作")
+    await page.click("#history-toggle")
+    await expect(history).to_be_hidden()
+    assert console.errors == []
+    await console.close()
+
+
 async def test_offline_shows_a_banner_turns_buttons_off_and_sounds_an_alarm(
     browser: Browser, server: Server, api: Api
 ) -> None:

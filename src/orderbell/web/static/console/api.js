@@ -75,6 +75,16 @@ export class Api {
     return this.call("GET", "admin/alert/unhandled");
   }
 
+  /** A page of the shop's orders (`params`: URLSearchParams of conditionSearch). */
+  search(params) {
+    return this.call("GET", `admin/order/conditionSearch?${params}`);
+  }
+
+  /** Every alert of one order, oldest first, with who handled it. */
+  orderAlerts(orderId) {
+    return this.call("GET", `admin/alert/order/${encodeURIComponent(orderId)}`);
+  }
+
   details(orderId) {
     return this.call("GET", `admin/order/details/${encodeURIComponent(orderId)}`);
   }

@@ -5,6 +5,7 @@ import { login } from "./api.js";
 import { Board, tail } from "./board.js";
 import { el, replaceChildren } from "./dom.js";
 import { HTML_LANG, SPEECH_LANG, applyTranslations, translator } from "./i18n.js";
+import { OrderHistory } from "./history.js";
 import { onePerOrder, ordersNeedingAction } from "./notices.js";
 import { OfflineWatch } from "./offline.js";
 import {
@@ -51,6 +52,18 @@ const offline = new OfflineWatch({
     $("console-view").classList.toggle("disconnected", down);
     board.setOffline(down);
   },
+});
+const orderHistory = new OrderHistory({
+  nodes: {
+    panel: $("history"),
+    states: $("history-states"),
+    list: $("history-list"),
+    detail: $("history-detail"),
+    query: $("history-query"),
+    form: $("history-search"),
+  },
+  api: () => (shop ? shop.api : null),
+  t,
 });
 let shop = null; // the running ShopConsole, while logged in
 let connection = { state: "connecting", retryAt: null };
@@ -165,6 +178,8 @@ function end(message = "") {
   sessionStorage.removeItem(SESSION_KEY);
   board.clear();
   showProfile(null);
+  orderHistory.close();
+  $("history-toggle").setAttribute("aria-expanded", "false");
   renderNotices([]);
   renderAttention(0);
   renderDevices(null);
@@ -385,6 +400,7 @@ function setLanguage(lang) {
   applyTranslations(document, t);
   for (const select of document.querySelectorAll(".lang-select")) select.value = lang;
   timers.t = t;
+  orderHistory.setTranslator(t);
   board.setTranslator(t);
   renderConnection();
   renderSound();
@@ -424,6 +440,9 @@ function wire() {
       $("settings-mute").checked = !prefs.muted;
       $("settings-mute").dispatchEvent(new Event("change"));
     }
+  });
+  $("history-toggle").addEventListener("click", () => {
+    $("history-toggle").setAttribute("aria-expanded", String(orderHistory.toggle()));
   });
   $("settings-toggle").addEventListener("click", () => {
     const panel = $("settings");
