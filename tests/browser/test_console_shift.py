@@ -186,6 +186,7 @@ async def test_accepting_offers_prep_times_and_the_customer_sees_the_choice(
     profile = await api.ok("GET", "/admin/shop/profile", token=merchant, header="token")
     assert profile["prepMinutes"] == 15
     choices = console.card(quick["id"]).locator(".prep-choices [data-prep]")
+    await expect(choices).to_have_count(4)
     assert await choices.evaluate_all("ns => ns.map(n => n.dataset.prep)") == [
         "10",
         "15",
@@ -219,9 +220,10 @@ async def test_the_spoken_line_repeats_with_the_chime_until_the_order_is_accepte
     await console.set_repeat(1)
     await expect(page.locator("#settings-repeat-voice")).to_be_checked()
     order = await paid_order(api, kit)
-    spoken = await console.wait_spoken(3, within_ms=5000)
+    # Said when it came and again with the first repeat.
+    spoken = await console.wait_spoken(2, within_ms=5000)
     assert {s["text"] for s in spoken} == {SPOKEN_NEW_ORDER}
-    assert await console.chime_count("order") >= 3
+    assert await console.chime_count("order") >= 2
     await console.card(order["id"]).locator('[data-action="accept"]').click()
     await expect(console.column(3).locator(".card")).to_have_count(1)
     after = len(await console.spoken())
@@ -232,7 +234,7 @@ async def test_the_spoken_line_repeats_with_the_chime_until_the_order_is_accepte
     await page.locator("#settings-repeat-voice").uncheck()
     second = await paid_order(api, kit)
     since = await console.now()
-    await console.wait_chimes("order", 3, since=since, within_ms=5000)
+    await console.wait_chimes("order", 2, since=since, within_ms=5000)
     assert len(await console.spoken()) == after + 1, "said once, when it came"
     await console.card(second["id"]).locator('[data-action="accept"]').click()
     assert console.errors == []
