@@ -133,17 +133,17 @@ async def test_a_waiting_card_counts_its_wait_up_then_turns_amber_then_red(
     page = console.page
     await console.login(kit.username)
     await console.open_settings()
-    # Thresholds in minutes: 1.2 and 3 seconds here.
-    for field, minutes in (("#settings-wait-amber", "0.02"), ("#settings-wait-red", "0.05")):
+    # Thresholds in minutes: 2.4 and 4.8 seconds here.
+    for field, minutes in (("#settings-wait-amber", "0.04"), ("#settings-wait-red", "0.08")):
         await page.fill(field, minutes)
         await page.locator(field).dispatch_event("change")
     order = await paid_order(api, kit)
     timer = console.card(order["id"]).locator(".wait-timer")
     await expect(timer).to_have_attribute("data-level", "ok")
     await expect(timer).to_have_text(re.compile(r"^已等 0:0[0-2]$"))
-    await expect(timer).to_have_attribute("data-level", "amber", timeout=3000)
-    await expect(timer).to_have_attribute("data-level", "red", timeout=4000)
-    await expect(timer).to_have_text(re.compile(r"^已等 0:0[3-9]$"))
+    await expect(timer).to_have_attribute("data-level", "amber", timeout=4000)
+    await expect(timer).to_have_attribute("data-level", "red", timeout=5000)
+    await expect(timer).to_have_text(re.compile(r"^已等 0:0[4-9]$"))
     colours = await timer.evaluate("n => getComputedStyle(n).backgroundColor")
     assert colours == "rgb(183, 28, 28)", colours
     # Kept after a reload of the page (settings are remembered).
