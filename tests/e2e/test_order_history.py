@@ -1,4 +1,5 @@
-"""End to end: an order's alerts and who handled them (GET /admin/alert/order/{id})."""
+"""End to end: an order's alerts and who handled them (GET /admin/alert/order/{id}),
+and its address as the shop and the customer read it."""
 
 from __future__ import annotations
 
@@ -47,3 +48,31 @@ async def test_an_orders_alerts_say_who_handled_them_and_how(server: Server, api
     bad = await api.call("GET", "/admin/alert/order/abc", token=merchant, header="token")
     assert bad.status_code == 422 and bad.json()["code"] == 0
     assert (await api.call("GET", path)).status_code == 401
+
+
+async def test_a_municipality_is_written_once_in_the_orders_address(
+    server: Server, api: Api
+) -> None:
+    kit = await new_shop(server.database_url)
+    merchant = await api.merchant_token(kit.username)
+    customer, _ = await api.new_customer()
+    address = await api.ok(
+        "POST",
+        "/user/addressBook",
+        token=customer,
+        json={
+            "consignee": "王五",
+            "phone": "13900000001",
+            "provinceName": "北京市",
+            "cityName": "北京市",
+            "districtName": "海淀区",
+            "detail": "中关村大街1号",
+        },
+    )
+    order = await api.place_order(customer, int(address["id"]), [kit.dish_ids[0]])
+    mine = await api.ok("GET", f"/user/order/orderDetail/{order['id']}", token=customer)
+    assert mine["address"] == "北京市海淀区中关村大街1号"
+    theirs = await api.ok(
+        "GET", f"/admin/order/details/{order['id']}", token=merchant, header="token"
+    )
+    assert theirs["address"] == "北京市海淀区中关村大街1号"
