@@ -34,11 +34,16 @@ run: install
 	$(BIN)/orderbell serve --host $(HOST) --port $(PORT)
 
 # Debian's chromium drives the console tests (Playwright's own download is
-# not used); installed when missing and we may install packages.
+# not used), with a Chinese font for the screenshots; installed when missing
+# and we may install packages.
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium is missing: sudo apt-get install -y chromium" >&2; exit 1; fi; }
+	@# A Chinese font, so that the console's screenshots show text rather than boxes.
+	@fc-list :lang=zh 2>/dev/null | grep -q . || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-microhei >/dev/null; \
+	  else echo "no Chinese font: sudo apt-get install -y fonts-wqy-microhei" >&2; fi; }
 
 test: install-dev browser
 	$(BIN)/pytest $(PYTEST_ARGS)

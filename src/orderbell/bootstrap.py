@@ -253,6 +253,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         reports,
         shop_alerts,
         shop_orders,
+        shop_profile,
         shop_status,
         system,
         webhooks,
@@ -269,6 +270,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Before shop_status: its PUT /admin/shop/{status} would take "escalation".
         escalation_routes,
         shop_status,
+        shop_profile,
         devices,
         publish,
         reports,

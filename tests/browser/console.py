@@ -19,6 +19,7 @@ CHIMES = {
     "check": [659.3],
     # An order the escalation ladder flagged: louder, rung more often.
     "escalation": [987.8, 1318.5, 987.8, 1318.5],
+    "offline": [523.3, 392.0, 523.3, 392.0],
 }
 
 SPOKEN_NEW_ORDER = "您有新的外卖订单，请及时处理"

@@ -25,6 +25,8 @@ async def test_the_console_rides_out_a_server_restart_and_shows_what_it_missed_o
             page = console.page
             await console.login(kit.username)
             await console.enable_sound()
+            # No repeat ring (which now speaks too) during a slow restart: only the alerts speak.
+            await console.set_repeat(600)
             first = await paid_order(api, kit)
             await expect(console.card(first["id"])).to_be_visible()
             await console.wait_spoken(1)

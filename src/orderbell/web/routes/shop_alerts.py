@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 
-from orderbell.services import alert_handling, replay
+from orderbell.services import alert_handling, order_history, replay
 from orderbell.web.deps import Merchant, Parts
 from orderbell.web.envelope import ok
-from orderbell.web.schemas import AlertSeq, ReminderReply
+from orderbell.web.schemas import DIGITS, AlertSeq, ReminderReply
 
 router = APIRouter(prefix="/admin/alert", tags=["shop alerts"])
 
@@ -38,3 +38,12 @@ async def dismiss(body: AlertSeq, me: Merchant, parts: Parts) -> dict[str, Any]:
     order move here settles); every console of the shop gets a `handled` frame."""
     await alert_handling.dismiss_alert(parts.outbox, me.shop, body.seq, merchant_id=me.user_id)
     return ok({"seq": body.seq})
+
+
+@router.get("/order/{id}")
+async def order_alerts(
+    id: Annotated[int, Path(ge=1, le=2**31 - 1), DIGITS], me: Merchant, parts: Parts
+) -> dict[str, Any]:
+    """Every alert of one of your orders, oldest first (as alert frames), each with
+    `handledBy`: the merchant who handled it (`{"id", "name"}`), or null."""
+    return ok(await order_history.order_alerts(parts.database, me.shop, id))

@@ -11,7 +11,14 @@ from orderbell.domain.orders import Action
 from orderbell.services import order_views, orders
 from orderbell.web.deps import Merchant, Parts
 from orderbell.web.envelope import ok
-from orderbell.web.schemas import DIGITS, Line, LocalTime, OrderCancel, OrderId, OrderRejection
+from orderbell.web.schemas import (
+    DIGITS,
+    Line,
+    LocalTime,
+    OrderCancel,
+    OrderConfirm,
+    OrderRejection,
+)
 
 router = APIRouter(prefix="/admin/order", tags=["shop orders"])
 
@@ -60,10 +67,16 @@ async def details(id: OrderIdPath, me: Merchant, parts: Parts) -> dict[str, Any]
 
 
 @router.put("/confirm")
-async def confirm(body: OrderId, me: Merchant, parts: Parts) -> dict[str, Any]:
-    """Accept an order that waits for the shop."""
+async def confirm(body: OrderConfirm, me: Merchant, parts: Parts) -> dict[str, Any]:
+    """Accept an order that waits for the shop; with `prepMinutes` (1 to 180) its
+    `estimatedDeliveryTime` becomes that many minutes from now."""
     order = await orders.act_as_shop(
-        parts.outbox, me.shop, body.id, Action.CONFIRM, merchant_id=me.user_id
+        parts.outbox,
+        me.shop,
+        body.id,
+        Action.CONFIRM,
+        merchant_id=me.user_id,
+        prep_minutes=body.prep_minutes,
     )
     parts.metrics.order_accepted(order.checkout_time, order.accepted_at)
     return ok()

@@ -75,12 +75,25 @@ export class Api {
     return this.call("GET", "admin/alert/unhandled");
   }
 
+  /** A page of the shop's orders (`params`: URLSearchParams of conditionSearch). */
+  search(params) {
+    return this.call("GET", `admin/order/conditionSearch?${params}`);
+  }
+
+  /** Every alert of one order, oldest first, with who handled it. */
+  orderAlerts(orderId) {
+    return this.call("GET", `admin/alert/order/${encodeURIComponent(orderId)}`);
+  }
+
   details(orderId) {
     return this.call("GET", `admin/order/details/${encodeURIComponent(orderId)}`);
   }
 
-  confirm(orderId) {
-    return this.call("PUT", "admin/order/confirm", { id: orderId });
+  /** Accept an order; with `prepMinutes` the customer is told it comes that many minutes from now. */
+  confirm(orderId, prepMinutes) {
+    const body = { id: orderId };
+    if (Number.isInteger(prepMinutes)) body.prepMinutes = prepMinutes;
+    return this.call("PUT", "admin/order/confirm", body);
   }
 
   reject(orderId, reason) {
@@ -110,6 +123,16 @@ export class Api {
   /** The shop's webhook endpoints (to warn about disabled ones). */
   webhooks() {
     return this.call("GET", "admin/webhooks");
+  }
+
+  /** The shop as its console shows it: {id, name, prepMinutes}. */
+  profile() {
+    return this.call("GET", "admin/shop/profile");
+  }
+
+  /** Set the shop's usual prep time (minutes): what accepting offers first, on every console. */
+  setPrepMinutes(prepMinutes) {
+    return this.call("PUT", "admin/shop/profile/prepMinutes", { prepMinutes });
   }
 
   logout() {

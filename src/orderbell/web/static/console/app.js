@@ -5,11 +5,23 @@ import { login } from "./api.js";
 import { Board, tail } from "./board.js";
 import { el, replaceChildren } from "./dom.js";
 import { HTML_LANG, SPEECH_LANG, applyTranslations, translator } from "./i18n.js";
-import { clampRepeat, cleanDeviceName, loadPrefs, savePrefs } from "./prefs.js";
+import { OrderHistory } from "./history.js";
+import { onePerOrder, ordersNeedingAction } from "./notices.js";
+import { OfflineWatch } from "./offline.js";
+import {
+  WAIT_DEFAULTS,
+  clampOfflineAlarm,
+  clampRepeat,
+  cleanDeviceName,
+  loadPrefs,
+  minutesToSeconds,
+  savePrefs,
+} from "./prefs.js";
 import { Ringer } from "./ringer.js";
 import { ShopConsole, isShopOrder } from "./shop-console.js";
 import { Sound } from "./sound.js";
 import { TodayPanel } from "./today.js";
+import { WaitTimers } from "./timers.js";
 
 const SESSION_KEY = "orderbell.console.session";
 const SID_KEY = "orderbell.console.sid";
@@ -23,8 +35,37 @@ const base = new URL(".", document.baseURI);
 const prefs = loadPrefs();
 let t = translator(prefs.lang);
 const sound = new Sound(prefs);
-const ringer = new Ringer(() => sound.chime("order"), prefs.repeatSeconds);
-const board = new Board($("board"), { t, onAction: (kind, id, extra) => onCardAction(kind, id, extra) });
+const ringer = new Ringer(() => ringAgain(), prefs.repeatSeconds);
+const timers = new WaitTimers({
+  t,
+  thresholds: () => ({ amberSeconds: prefs.waitAmberSeconds, redSeconds: prefs.waitRedSeconds }),
+});
+const board = new Board($("board"), {
+  t,
+  onAction: (kind, id, extra) => onCardAction(kind, id, extra),
+  decorate: (node, order) => timers.show(node, order),
+});
+const offline = new OfflineWatch({
+  alarm: () => sound.chime("offline"),
+  alarmSeconds: () => prefs.offlineAlarmSeconds,
+  onChange: (down) => {
+    $("offline-banner").hidden = !down;
+    $("console-view").classList.toggle("disconnected", down);
+    board.setOffline(down);
+  },
+});
+const orderHistory = new OrderHistory({
+  nodes: {
+    panel: $("history"),
+    states: $("history-states"),
+    list: $("history-list"),
+    detail: $("history-detail"),
+    query: $("history-query"),
+    form: $("history-search"),
+  },
+  api: () => (shop ? shop.api : null),
+  t,
+});
 let shop = null; // the running ShopConsole, while logged in
 let connection = { state: "connecting", retryAt: null };
 let openAlerts = [];
@@ -32,6 +73,7 @@ let toastTimer = null;
 let rejecting = null;
 let presence = null; // the latest presence frame: the shop's devices
 let today = null; // the "today" panel, while logged in
+let shopProfile = null; // {id, name, prepMinutes} of GET admin/shop/profile
 
 // --- session -------------------------------------------------------------
 
@@ -76,7 +118,12 @@ async function onLoginSubmit(event) {
   try {
     const data = await login(base, $("login-username").value.trim(), $("login-password").value);
     if (!Number.isInteger(data.shopId)) throw new Error(t("notMerchant"));
-    const session = { token: data.token, shopId: data.shopId, name: data.name || data.userName || "" };
+    const session = {
+      token: data.token,
+      shopId: data.shopId,
+      name: data.name || data.userName || "",
+      shopName: data.shopName || "",
+    };
     sessionStorage.setItem(SESSION_KEY, JSON.stringify(session));
     $("login-password").value = "";
     start(session);
@@ -91,13 +138,39 @@ async function onLoginSubmit(event) {
 function start(session) {
   $("login-view").hidden = true;
   $("console-view").hidden = false;
-  $("shop-name").textContent = session.name;
+  showShopName(session.shopName, session.name);
   board.clear();
   shop = new ShopConsole({ base, session, sid: consoleId(), deviceId: deviceId(), board, sound, ringer, ui });
   shop.start();
   today = new TodayPanel($("today"), { api: shop.api, lang: () => prefs.lang });
   today.start();
+  loadProfile(shop);
   renderSound();
+}
+
+/** The shop's name in the header, and the logged-in employee smaller beside it. */
+function showShopName(shopName, employee) {
+  $("shop-name").textContent = shopName || employee;
+  $("employee-name").textContent = shopName ? employee : "";
+}
+
+/** The shop's profile (its name, its usual prep time), also for a session from before login gave it. */
+async function loadProfile(running) {
+  try {
+    const profile = await running.api.profile();
+    if (shop !== running || !profile) return;
+    showProfile(profile);
+    const session = loadSession();
+    if (session && profile.name) showShopName(profile.name, session.name);
+  } catch {
+    /* the header keeps what the login said */
+  }
+}
+
+function showProfile(profile) {
+  shopProfile = profile;
+  board.setPrepMinutes(profile?.prepMinutes);
+  $("settings-prep").value = profile ? String(profile.prepMinutes) : "";
 }
 
 /** Leave the console: logout, or the server refused the token. */
@@ -107,8 +180,12 @@ function end(message = "") {
   if (today) today.stop();
   today = null;
   ringer.stop();
+  offline.stop();
   sessionStorage.removeItem(SESSION_KEY);
   board.clear();
+  showProfile(null);
+  orderHistory.close();
+  $("history-toggle").setAttribute("aria-expanded", "false");
   renderNotices([]);
   renderAttention(0);
   renderDevices(null);
@@ -127,8 +204,12 @@ const ui = {
   connection(status) {
     connection = status;
     renderConnection();
+    offline.update(status.state);
   },
-  notices: (alerts) => renderNotices(alerts),
+  notices: (alerts) => {
+    timers.setAlerts(alerts);
+    renderNotices(alerts);
+  },
   attention: (count) => renderAttention(count),
   desktop: (alert) => notifyDesktop(alert),
   toast: (text) => toast(text),
@@ -216,9 +297,10 @@ function renderSound() {
   $("sound-gate").hidden = state !== "off" || !shop;
 }
 
-function renderNotices(alerts) {
-  openAlerts = alerts;
-  // Short chips, newest first: the board below must stay in view.
+function renderNotices(all) {
+  openAlerts = all;
+  // One chip per order that needs action, newest first: the board below must stay in view.
+  const alerts = onePerOrder(all);
   const items = alerts.slice(0, MAX_NOTICES).map((alert) => {
     const isNew = alert.type === 1;
     const own = isShopOrder(alert);
@@ -284,8 +366,9 @@ function toast(text) {
 // --- card actions and the reject dialog ----------------------------------
 
 function onCardAction(kind, orderId, extra) {
-  if (!shop) return;
+  if (!shop || offline.down) return;
   if (kind === "reject") openReject(orderId);
+  else if (kind === "accept") shop.act(kind, orderId, { prepMinutes: extra?.prepMinutes ?? shopProfile?.prepMinutes });
   else shop.act(kind, orderId, extra);
 }
 
@@ -331,6 +414,16 @@ async function enableSound() {
   }
 }
 
+/** An order still waits: the chime again, and the spoken line with it unless switched off. */
+function ringAgain() {
+  const length = sound.chime("order");
+  if (!prefs.repeatVoice) return;
+  // Said once the chime has rung out, unless the order was accepted meanwhile.
+  setTimeout(() => {
+    if (shop && shop.ringing) sound.speak(t("speakNew"), SPEECH_LANG[prefs.lang]);
+  }, length);
+}
+
 function setLanguage(lang) {
   prefs.lang = lang;
   savePrefs(prefs);
@@ -338,11 +431,13 @@ function setLanguage(lang) {
   document.documentElement.lang = HTML_LANG[lang];
   applyTranslations(document, t);
   for (const select of document.querySelectorAll(".lang-select")) select.value = lang;
+  timers.t = t;
+  orderHistory.setTranslator(t);
   board.setTranslator(t);
   renderConnection();
   renderSound();
   renderNotices(openAlerts);
-  renderAttention(openAlerts.length);
+  renderAttention(ordersNeedingAction(openAlerts));
   renderNotificationState();
   renderDevices(presence);
   if (today) today.render();
@@ -365,10 +460,12 @@ function renderNotificationState() {
 
 function wire() {
   $("login-form").addEventListener("submit", onLoginSubmit);
-  $("logout").addEventListener("click", () => {
-    if (shop) shop.api.logout();
-    end();
-  });
+  for (const id of ["logout", "settings-logout"]) {
+    $(id).addEventListener("click", () => {
+      if (shop) shop.api.logout();
+      end();
+    });
+  }
   $("enable-sound").addEventListener("click", enableSound);
   $("sound-status").addEventListener("click", () => {
     if (sound.state === "off") enableSound();
@@ -376,6 +473,9 @@ function wire() {
       $("settings-mute").checked = !prefs.muted;
       $("settings-mute").dispatchEvent(new Event("change"));
     }
+  });
+  $("history-toggle").addEventListener("click", () => {
+    $("history-toggle").setAttribute("aria-expanded", String(orderHistory.toggle()));
   });
   $("settings-toggle").addEventListener("click", () => {
     const panel = $("settings");
@@ -416,6 +516,39 @@ function wire() {
     event.target.value = String(prefs.repeatSeconds);
     ringer.periodSeconds = prefs.repeatSeconds;
     savePrefs(prefs);
+  });
+  for (const [id, key] of [
+    ["settings-wait-amber", "waitAmberSeconds"],
+    ["settings-wait-red", "waitRedSeconds"],
+  ]) {
+    $(id).addEventListener("change", (event) => {
+      prefs[key] = minutesToSeconds(event.target.value, WAIT_DEFAULTS[key]);
+      event.target.value = String(prefs[key] / 60);
+      savePrefs(prefs);
+      timers.tick();
+    });
+  }
+  $("settings-repeat-voice").addEventListener("change", (event) => {
+    prefs.repeatVoice = event.target.checked;
+    savePrefs(prefs);
+  });
+  $("settings-offline-alarm").addEventListener("change", (event) => {
+    prefs.offlineAlarmSeconds = clampOfflineAlarm(event.target.value);
+    event.target.value = String(prefs.offlineAlarmSeconds);
+    savePrefs(prefs);
+    if (offline.down) offline.schedule();
+  });
+  $("settings-prep").addEventListener("change", async (event) => {
+    const minutes = Math.round(Number(event.target.value));
+    if (!shop || !Number.isInteger(minutes) || minutes < 1 || minutes > 180) {
+      event.target.value = shopProfile ? String(shopProfile.prepMinutes) : "";
+      return;
+    }
+    try {
+      showProfile(await shop.api.setPrepMinutes(minutes));
+    } catch (error) {
+      toast(t("actionFailed", { msg: error.message || t("networkError") }));
+    }
   });
   $("settings-test").addEventListener("click", async () => {
     await sound.enable();
@@ -461,6 +594,11 @@ function boot() {
   $("settings-device-name").value = prefs.deviceName;
   $("settings-mute").checked = prefs.muted;
   $("settings-repeat").value = String(prefs.repeatSeconds);
+  $("settings-repeat-voice").checked = prefs.repeatVoice;
+  $("settings-offline-alarm").value = String(prefs.offlineAlarmSeconds);
+  $("settings-wait-amber").value = String(prefs.waitAmberSeconds / 60);
+  $("settings-wait-red").value = String(prefs.waitRedSeconds / 60);
+  timers.start();
   wire();
   setLanguage(prefs.lang);
   const session = loadSession();

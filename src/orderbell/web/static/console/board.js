@@ -6,6 +6,8 @@ import { el } from "./dom.js";
 export const OPEN_STATUSES = Object.freeze([2, 3, 4]);
 export const REPLIES = Object.freeze(["out_for_delivery", "cooking", "weather_delay", "short_handed"]);
 export const CUSTOM_REPLY_MAX = 30;
+// The prep times a waiting card offers (minutes); one tap on "accept" takes the shop's default.
+export const PREP_CHOICES = Object.freeze([10, 15, 20, 30]);
 const NO_FLAGS = Object.freeze({ newOrder: false, reminder: false });
 
 /** The last four characters of an order number: what people call an order by. */
@@ -25,14 +27,30 @@ export class Board {
    * .cards list and a .count. onAction(kind, orderId, extra) runs for the
    * card buttons: accept, reject, deliver, complete, reply.
    */
-  constructor(root, { t, onAction }) {
+  constructor(root, { t, onAction, decorate }) {
     this.root = root;
     this.t = t;
     this.onAction = onAction;
+    this.decorate = decorate; // decorate(node, order): fills what other modules keep (timers)
     this.entries = new Map(); // order id -> {order, version, busy, draft, node}
     this.flags = new Map(); // order id -> {newOrder, reminder}
     this.version = 0;
+    this.prepMinutes = null; // the shop's usual prep time, once known
+    this.offline = false; // no link to the server: no move can reach it
     this.render();
+  }
+
+  /** While the console is disconnected its card buttons are off. */
+  setOffline(offline) {
+    if (this.offline === offline) return;
+    this.offline = offline;
+    for (const entry of this.entries.values()) this.renderCard(entry);
+  }
+
+  /** The shop's usual prep time: what the accept button says it sends. */
+  setPrepMinutes(minutes) {
+    this.prepMinutes = Number.isInteger(minutes) ? minutes : null;
+    for (const entry of this.entries.values()) if (entry.order.status === 2) this.renderCard(entry);
   }
 
   setTranslator(t) {
@@ -150,6 +168,7 @@ export class Board {
     const node = this.card(entry);
     if (entry.node) entry.node.replaceWith(node);
     entry.node = node;
+    this.decorate?.(node, entry.order);
   }
 
   card(entry) {
@@ -167,7 +186,7 @@ export class Board {
       "article",
       {
         class: classes.join(" "),
-        dataset: { orderId: o.id, status: o.status },
+        dataset: { orderId: o.id, status: o.status, checkoutTime: o.checkoutTime || "", orderTime: o.orderTime || "" },
         "aria-busy": entry.busy ? "true" : "false",
       },
       el(
@@ -183,6 +202,7 @@ export class Board {
         el("span", { class: "tail" }, `#${tail(o.number)}`),
         el("span", { class: "amount" }, `¥${money(o.amount)}`),
       ),
+      o.status === 2 && el("p", { class: "wait-timer", role: "timer", hidden: true }),
       el("p", { class: "number" }, `${t("number")} `, el("span", { class: "number-value" }, o.number)),
       el(
         "ul",
@@ -231,18 +251,46 @@ export class Board {
         {
           type: "button",
           class: `action ${cls}`,
-          disabled: entry.busy,
+          disabled: entry.busy || this.offline,
           dataset: { action: kind },
           onclick: () => this.onAction(kind, id),
         },
         label,
       );
+    const accept = this.prepMinutes ? t("acceptWithPrep", { n: this.prepMinutes }) : t("accept");
     const buttons = {
-      2: [button("accept", t("accept"), "primary"), button("reject", t("reject"), "danger")],
+      2: [button("accept", accept, "primary"), button("reject", t("reject"), "danger")],
       3: [button("deliver", t("deliver"), "primary")],
       4: [button("complete", t("complete"), "primary")],
     }[entry.order.status];
-    return el("footer", { class: "actions" }, buttons || []);
+    const footer = el("footer", { class: "actions" }, buttons || []);
+    if (entry.order.status !== 2) return footer;
+    return [this.prepChoices(entry), footer];
+  }
+
+  /** Accept with another prep time than the shop's usual one: one tap each. */
+  prepChoices(entry) {
+    const t = this.t;
+    const id = entry.order.id;
+    return el(
+      "div",
+      { class: "prep-choices", role: "group", "aria-label": t("prepTitle") },
+      el("span", { class: "prep-title" }, t("prepTitle")),
+      PREP_CHOICES.map((minutes) =>
+        el(
+          "button",
+          {
+            type: "button",
+            class: `prep${minutes === this.prepMinutes ? " prep-default" : ""}`,
+            disabled: entry.busy || this.offline,
+            dataset: { prep: minutes },
+            "aria-label": t("acceptWithPrep", { n: minutes }),
+            onclick: () => this.onAction("accept", id, { prepMinutes: minutes }),
+          },
+          t("prepMinutes", { n: minutes }),
+        ),
+      ),
+    );
   }
 
   replyBox(entry) {
@@ -255,7 +303,7 @@ export class Board {
       value: entry.draft,
       placeholder: t("customReply"),
       "aria-label": t("customReply"),
-      disabled: entry.busy,
+      disabled: entry.busy || this.offline,
       oninput: (event) => {
         entry.draft = event.target.value;
       },
@@ -281,7 +329,7 @@ export class Board {
             {
               type: "button",
               class: "reply",
-              disabled: entry.busy,
+              disabled: entry.busy || this.offline,
               dataset: { reply },
               onclick: () => this.onAction("reply", id, { reply }),
             },
@@ -295,7 +343,7 @@ export class Board {
         input,
         el(
           "button",
-          { type: "submit", class: "reply", disabled: entry.busy, dataset: { reply: "custom" } },
+          { type: "submit", class: "reply", disabled: entry.busy || this.offline, dataset: { reply: "custom" } },
           t("send"),
         ),
       ),

@@ -6,6 +6,7 @@ import { AlertStream } from "./alert-stream.js";
 import { Api } from "./api.js";
 import { tail } from "./board.js";
 import { Escalations } from "./escalation.js";
+import { ordersNeedingAction } from "./notices.js";
 
 const NEW_ORDER = 1;
 const REMINDER = 2;
@@ -17,7 +18,8 @@ const SETTLES = Object.freeze({
   reject: [NEW_ORDER, REMINDER],
   complete: [NEW_ORDER, REMINDER],
   reply: [REMINDER],
-  deliver: [],
+  // Out for delivery answers the reminders before it (docs/decisions/reminders-of-orders-in-delivery.md).
+  deliver: [REMINDER],
 });
 
 /**
@@ -245,7 +247,7 @@ export class ShopConsole {
     const alerts = [...this.open.values()].sort((a, b) => b.seq - a.seq);
     this.ui.notices(alerts);
     this.acks.shown(alerts);
-    this.ui.attention(alerts.length);
+    this.ui.attention(ordersNeedingAction(alerts));
     const waiting = new Set(own.filter((a) => a.type === NEW_ORDER).map((a) => a.orderId));
     // An escalated order rings louder and more often instead of the plain repeat.
     const loud = this.escalations.update(waiting);
@@ -278,7 +280,7 @@ export class ShopConsole {
   async act(kind, orderId, extra = {}) {
     const api = this.api;
     const moves = {
-      accept: () => api.confirm(orderId),
+      accept: () => api.confirm(orderId, extra.prepMinutes),
       reject: () => api.reject(orderId, extra.reason),
       deliver: () => api.deliver(orderId),
       complete: () => api.complete(orderId),

@@ -17,6 +17,11 @@ export const CHIMES = Object.freeze({
     gain: 1.6,
     notes: [[987.77, 0, 0.16], [1318.51, 0.18, 0.16], [987.77, 0.36, 0.16], [1318.51, 0.54, 0.36]],
   },
+  // The link to the server is down: a low, harsh falling alarm, like nothing else here.
+  offline: {
+    wave: "square",
+    notes: [[523.25, 0, 0.3], [392, 0.32, 0.3], [523.25, 0.64, 0.3], [392, 0.96, 0.5]],
+  },
   // Played once when sound is switched on, so the user hears that it works.
   check: { wave: "sine", notes: [[659.25, 0, 0.18]] },
 });
