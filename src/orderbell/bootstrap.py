@@ -25,6 +25,7 @@ from orderbell.metrics import Metrics
 from orderbell.parts import Orderbell
 from orderbell.protocol import MAX_CONSOLE_MESSAGE
 from orderbell.security import TokenIssuer
+from orderbell.services.dispatcher import Dispatcher
 from orderbell.services.outbox import Outbox
 from orderbell.services.replay import LogSource, Retention
 from orderbell.services.schedule import Schedule
@@ -93,6 +94,9 @@ def build(settings: Settings, *, inline_sqlite: bool = True) -> Orderbell:
         heartbeat_timeout=settings.heartbeat_timeout_seconds,
         max_message=MAX_CONSOLE_MESSAGE,
     )
+    dispatcher = outgoing_dispatcher(settings, outbox)
+    metrics = Metrics(hub, consoles, outbox, broker)
+    metrics.watch_dispatcher(dispatcher)
     return Orderbell(
         settings=settings,
         database=database,
@@ -124,8 +128,41 @@ def build(settings: Settings, *, inline_sqlite: bool = True) -> Orderbell:
         ),
         tokens=TokenIssuer(settings.secret_key, ttl=timedelta(minutes=settings.token_ttl_minutes)),
         presenter=Presenter(settings.timezone),
-        metrics=Metrics(hub, consoles, outbox, broker),
+        metrics=metrics,
+        dispatcher=dispatcher,
     )
+
+
+def outgoing_dispatcher(settings: Settings, outbox: Outbox) -> Dispatcher:
+    """The dispatcher of outgoing rows with its senders (webhooks), wired to the outbox:
+    events become rows in their transaction, and a commit that wrote some wakes it."""
+    from orderbell.domain.retries import RetryPolicy
+    from orderbell.services.webhooks import WebhookSender
+    from orderbell.storage import outgoing
+
+    webhooks = WebhookSender(
+        outbox.database,
+        timeout=settings.webhook_timeout_seconds,
+        allow_private=settings.webhook_allow_private,
+        disable_after=timedelta(hours=settings.webhook_disable_after_hours),
+        connections=settings.webhook_max_in_flight,
+    )
+    dispatcher = Dispatcher(
+        outbox,
+        {webhooks.kind: webhooks},
+        retry=RetryPolicy(
+            scale=settings.webhook_retry_scale,
+            give_up_after=timedelta(hours=settings.webhook_give_up_hours),
+        ),
+        per_target=settings.webhook_max_in_flight_per_endpoint,
+        overall=settings.webhook_max_in_flight,
+        poll_interval=settings.webhook_poll_seconds,
+        lease=settings.webhook_lease_seconds,
+        stop_timeout=settings.webhook_timeout_seconds + 1,
+    )
+    outbox.record_events = outgoing.record_events
+    outbox.on_outgoing = dispatcher.poke
+    return dispatcher
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -142,6 +179,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.warning(NO_INLINE_SQLITE, no_inline)
         await parts.broker.connect()
         await parts.outbox.start()
+        parts.dispatcher.start()
         await parts.presence.start()
         parts.unattended.start()
         if settings.scheduled_tasks:
@@ -161,6 +199,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await parts.consoles.close()
             await parts.presence.close()
             await parts.schedule.stop()
+            await parts.dispatcher.stop()
             await parts.hub.close()
             await parts.outbox.stop()
             await parts.broker.disconnect()
@@ -189,6 +228,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         publish,
         shop_alerts,
         shop_orders,
+        shop_profile,
         shop_status,
         system,
     )
@@ -201,6 +241,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         shop_orders,
         shop_alerts,
         shop_status,
+        shop_profile,
         devices,
         publish,
     )

@@ -20,6 +20,7 @@ from orderbell.broker import Broker
 from orderbell.delivery.frames import Frame
 from orderbell.delivery.hub import Hub
 from orderbell.domain.alerts import Alert
+from orderbell.services.dispatcher import Dispatcher
 from orderbell.services.outbox import Outbox
 
 if TYPE_CHECKING:
@@ -76,6 +77,27 @@ class _Live(Collector):
         )
 
 
+class _Deliveries(Collector):
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self._dispatcher = dispatcher
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(
+            "orderbell_webhook_deliveries",
+            "Outgoing attempts by kind (webhook) and outcome: delivered, failed_attempt "
+            "(to be retried or given up), gave_up (a delivery that failed for good).",
+            labels=["kind", "outcome"],
+        )
+        for (kind, outcome), count in sorted(self._dispatcher.outcomes.items()):
+            family.add_metric([kind, outcome], count)
+        yield family
+        yield GaugeMetricFamily(
+            "orderbell_outgoing_in_flight",
+            "Outgoing attempts (webhooks) under way in this process.",
+            value=self._dispatcher.in_flight,
+        )
+
+
 class Metrics:
     """The metrics of one process, fed by hooks on the hub, the live consoles, the outbox
     and the console socket."""
@@ -108,6 +130,10 @@ class Metrics:
         hub.on_fan_out = self._fanned_out
         consoles.on_cut_off = self.slow_disconnects.inc
         outbox.on_commit = self._committed
+
+    def watch_dispatcher(self, dispatcher: Dispatcher) -> None:
+        """Count the outgoing deliveries of ``dispatcher`` (webhooks) by outcome."""
+        self.registry.register(_Deliveries(dispatcher))
 
     def _fanned_out(self, frame: Frame) -> None:
         if frame.created is not None:

@@ -181,6 +181,55 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(
         64 * 1024, ge=1024, description="Largest HTTP request body accepted (larger: 413)."
     )
+    webhook_allow_private: bool = Field(
+        False,
+        description=(
+            "Let webhook endpoints be on loopback, private, link-local or reserved addresses "
+            "(tests, a private network you trust); otherwise such URLs are refused."
+        ),
+    )
+    webhook_timeout_seconds: float = Field(
+        5.0, gt=0, le=60, description="Seconds one webhook attempt may take in all."
+    )
+    webhook_retry_scale: float = Field(
+        1.0,
+        gt=0,
+        description=(
+            "Multiplies every delay between webhook retries (5 s, 20 s, 1 min, 5 min, ... 1 h); "
+            "below 1 only to test the schedule quickly."
+        ),
+    )
+    webhook_give_up_hours: float = Field(
+        24.0, gt=0, description="A webhook delivery is retried for this long after its event."
+    )
+    webhook_disable_after_hours: float = Field(
+        24.0,
+        gt=0,
+        description="An endpoint whose deliveries fail without a success this long is disabled.",
+    )
+    webhook_max_in_flight: int = Field(
+        128, ge=1, description="Webhook attempts a server process makes at once at most."
+    )
+    webhook_max_in_flight_per_endpoint: int = Field(
+        16, ge=1, description="Webhook attempts a server process makes to one endpoint at once."
+    )
+    webhook_poll_seconds: float = Field(
+        1.0,
+        gt=0,
+        le=60,
+        description=(
+            "How often due deliveries are looked for besides right after a commit "
+            "(retries, and rows written by other processes)."
+        ),
+    )
+    webhook_lease_seconds: float = Field(
+        60.0,
+        gt=0,
+        description=(
+            "A delivery claimed by a process that dies mid-attempt is attempted again after "
+            "this; keep it well above the timeout."
+        ),
+    )
 
     @field_validator("allowed_origins", mode="before")
     @classmethod

@@ -194,9 +194,14 @@ def settles(action: Action) -> tuple[int, ...]:
 
     Accepting or rejecting answers the new-order alert; an order that ends
     (rejected, cancelled, completed) leaves no reminder to answer either.
+    Sending an order out for delivery answers its reminders (the food is on
+    its way); a reminder raised after that still needs its own answer (see
+    docs/decisions/reminders-of-orders-in-delivery.md).
     """
     if action is Action.CONFIRM:
         return (1,)
+    if action is Action.DELIVER:
+        return (2,)
     if action in (
         Action.REJECT,
         Action.MERCHANT_CANCEL,

@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from orderbell.domain.alerts import AlertType
 from orderbell.domain.errors import BusinessError, NotFound
+from orderbell.domain.events import EventType
 from orderbell.domain.orders import OrderStatus, PayStatus
 from orderbell.domain.reminders import (
     ReminderAllowance,
@@ -78,6 +79,16 @@ async def remind(
             type=AlertType.REMINDER,
             order_id=order.id,
             order_number=order.number,
+        )
+        work.emit(
+            EventType.REMINDER_CREATED,
+            order.shop_id,
+            orderId=order.id,
+            orderNumber=order.number,
+            shopId=order.shop_id,
+            amount=str(order.amount),
+            reminder=len(earlier) + 1,
+            alertSeq=alert.seq,
         )
         # The next one is counted from the stored alert's time, as a refusal
         # will count it: both answers name the same moment.

@@ -13,11 +13,12 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import cast
 
 from sqlalchemy import Table, bindparam, delete, select, update
 
+from orderbell.domain.addresses import full_address
 from orderbell.domain.alerts import AlertType
 from orderbell.domain.carts import cart_shop
 from orderbell.domain.errors import BusinessError, NotFound
@@ -165,7 +166,9 @@ async def submit(outbox: Outbox, customer_id: int, form: Submission, *, auto_pay
             delivery_fee=price.delivery_fee,
             remark=form.remark,
             phone=address.phone,
-            address=f"{address.province_name}{address.city_name}{address.district_name}{address.detail}",
+            address=full_address(
+                address.province_name, address.city_name, address.district_name, address.detail
+            ),
             consignee=address.consignee,
             estimated_delivery_time=form.estimated_delivery_time,
             delivery_status=form.delivery_status,
@@ -309,9 +312,11 @@ async def act_as_shop(
     *,
     merchant_id: int | None = None,
     reason: str | None = None,
+    prep_minutes: int | None = None,
 ) -> Order:
     """A merchant's move on an order of their own shop: confirm, reject, cancel,
-    send out for delivery, complete.
+    send out for delivery, complete. Confirming with ``prep_minutes`` sets the
+    order's estimated time to that many minutes after acceptance.
 
     Raises:
         NotFound: no such order in this shop.
@@ -330,6 +335,8 @@ async def act_as_shop(
             order.delivery_time = utcnow()
         elif action is Action.CONFIRM:
             order.accepted_at = utcnow()
+            if prep_minutes is not None:
+                order.estimated_delivery_time = order.accepted_at + timedelta(minutes=prep_minutes)
         merchant = await work.session.get(Merchant, merchant_id) if merchant_id else None
         await _settle_alerts(work, order, action, merchant)
         if action is Action.CONFIRM:

@@ -193,7 +193,8 @@ class Outbox:
         #: Called with the alerts of every committed transaction (metrics).
         self.on_commit: Callable[[Sequence[Alert]], None] | None = None
         #: Writes a transaction's events as outgoing rows, inside the
-        #: transaction (set by the composition root; without it events are dropped).
+        #: transaction, and returns something true when it wrote any (set by the
+        #: composition root; without it events are dropped).
         self.record_events: Callable[[AsyncSession, Sequence[Event]], Awaitable[object]] | None = (
             None
         )
@@ -207,9 +208,12 @@ class Outbox:
         async with self.database.transaction() as session:
             work = Work(session)
             yield work
+            wrote: object = False
             if work.events and self.record_events is not None:
-                await self.record_events(session, work.events)
-        if work.events and self.on_outgoing is not None:
+                wrote = await self.record_events(session, work.events)
+        # Only a commit that wrote rows wakes the dispatcher (most events
+        # have no endpoint); ``record_events`` returns what it wrote.
+        if wrote and self.on_outgoing is not None:
             self.on_outgoing()
         if work.alerts and self.on_commit is not None:
             self.on_commit(work.alerts)

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbell.domain import shop_status as rules
 from orderbell.domain.errors import BusinessError, NotFound
+from orderbell.domain.events import EventType
 from orderbell.domain.shop_status import Actor, Change, ShopStatus
 from orderbell.protocol import control
 from orderbell.services.outbox import Outbox, Work
@@ -194,6 +195,17 @@ async def _move(
     )
     state = ShopState(shop_id, change.after, reason, now)
     work.notices.append((shop_id, state.frame()))
+    work.emit(
+        EventType.SHOP_STATUS_CHANGED,
+        shop_id,
+        shopId=shop_id,
+        **{"from": change.before.value},
+        to=change.after.value,
+        takingOrders=state.takes_orders,
+        reason=reason,
+        by=actor.value,
+        since=iso(now),
+    )
     return state, True
 
 

@@ -83,6 +83,8 @@ class Shop(Base):
     status: Mapped[str] = mapped_column(String(8), default="open", server_default="open")
     status_reason: Mapped[str | None] = mapped_column(String(64), default=None)
     status_since: Mapped[datetime | None] = mapped_column(default=None)
+    #: Minutes the shop usually needs to prepare an order: what "accept" offers first.
+    prep_minutes: Mapped[int] = mapped_column(SmallInteger, default=20, server_default="20")
 
 
 class ShopStatusChange(Base):

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from orderbell.domain.addresses import tidy_address
 from orderbell.services.order_views import OrderView, Page
 from orderbell.storage.tables import AddressBook, Dish, Order, ShoppingCart
 
@@ -96,7 +97,7 @@ class Presenter:
             "amount": self.money(o.amount),
             "remark": o.remark,
             "phone": o.phone,
-            "address": o.address,
+            "address": tidy_address(o.address),
             "consignee": o.consignee,
             "cancelReason": o.cancel_reason,
             "rejectionReason": o.rejection_reason,

@@ -273,6 +273,23 @@ class OrderId(Body):
     id: Id
 
 
+#: Minutes an order takes to prepare, as a shop accepts it (1 to 180).
+PrepMinutes = Annotated[WholeNumber, Field(ge=1, le=180)]
+
+
+class OrderConfirm(Body):
+    """Acceptance of an order; ``prepMinutes`` (optional) sets its estimated time from now."""
+
+    id: Id
+    prep_minutes: PrepMinutes | None = None
+
+
+class ShopPrepTime(Body):
+    """A shop's usual preparation time, the default its console offers when accepting."""
+
+    prep_minutes: PrepMinutes
+
+
 class OrderRejection(Body):
     """Rejection of an order, with the reason the customer will see."""
 

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from orderbell.security import Identity
-from orderbell.services import accounts
+from orderbell.services import accounts, shop_profile
 from orderbell.web.deps import Merchant, Parts
 from orderbell.web.envelope import ok
 from orderbell.web.guards import client_address, login_throttle
@@ -36,6 +36,7 @@ async def login(body: MerchantLogin, parts: Parts, request: Request) -> dict[str
             "userName": merchant.username,
             "name": merchant.name,
             "shopId": merchant.shop_id,
+            "shopName": (await shop_profile.profile(parts.database, merchant.shop_id)).name,
             "token": token,
         }
     )

@@ -14,7 +14,14 @@ from orderbell.services import order_views, orders
 from orderbell.services.printing.tickets import ticket_of
 from orderbell.web.deps import Merchant, Parts
 from orderbell.web.envelope import ok
-from orderbell.web.schemas import DIGITS, Line, LocalTime, OrderCancel, OrderId, OrderRejection
+from orderbell.web.schemas import (
+    DIGITS,
+    Line,
+    LocalTime,
+    OrderCancel,
+    OrderConfirm,
+    OrderRejection,
+)
 
 router = APIRouter(prefix="/admin/order", tags=["shop orders"])
 
@@ -63,9 +70,17 @@ async def details(id: OrderIdPath, me: Merchant, parts: Parts) -> dict[str, Any]
 
 
 @router.put("/confirm")
-async def confirm(body: OrderId, me: Merchant, parts: Parts) -> dict[str, Any]:
-    """Accept an order that waits for the shop."""
-    await orders.act_as_shop(parts.outbox, me.shop, body.id, Action.CONFIRM, merchant_id=me.user_id)
+async def confirm(body: OrderConfirm, me: Merchant, parts: Parts) -> dict[str, Any]:
+    """Accept an order that waits for the shop; with `prepMinutes` (1 to 180) its
+    `estimatedDeliveryTime` becomes that many minutes from now."""
+    await orders.act_as_shop(
+        parts.outbox,
+        me.shop,
+        body.id,
+        Action.CONFIRM,
+        merchant_id=me.user_id,
+        prep_minutes=body.prep_minutes,
+    )
     return ok()
 
 

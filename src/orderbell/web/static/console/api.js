@@ -107,6 +107,11 @@ export class Api {
     return this.call("PUT", "admin/alert/dismiss", { seq });
   }
 
+  /** The shop as its console shows it: {id, name, prepMinutes}. */
+  profile() {
+    return this.call("GET", "admin/shop/profile");
+  }
+
   logout() {
     return this.call("POST", "admin/employee/logout").catch(() => null);
   }

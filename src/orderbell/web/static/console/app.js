@@ -5,10 +5,12 @@ import { login } from "./api.js";
 import { Board, tail } from "./board.js";
 import { el, replaceChildren } from "./dom.js";
 import { HTML_LANG, SPEECH_LANG, applyTranslations, translator } from "./i18n.js";
-import { clampRepeat, cleanDeviceName, loadPrefs, savePrefs } from "./prefs.js";
+import { onePerOrder, ordersNeedingAction } from "./notices.js";
+import { WAIT_DEFAULTS, clampRepeat, cleanDeviceName, loadPrefs, minutesToSeconds, savePrefs } from "./prefs.js";
 import { Ringer } from "./ringer.js";
 import { ShopConsole, isShopOrder } from "./shop-console.js";
 import { Sound } from "./sound.js";
+import { WaitTimers } from "./timers.js";
 
 const SESSION_KEY = "orderbell.console.session";
 const SID_KEY = "orderbell.console.sid";
@@ -23,13 +25,22 @@ const prefs = loadPrefs();
 let t = translator(prefs.lang);
 const sound = new Sound(prefs);
 const ringer = new Ringer(() => sound.chime("order"), prefs.repeatSeconds);
-const board = new Board($("board"), { t, onAction: (kind, id, extra) => onCardAction(kind, id, extra) });
+const timers = new WaitTimers({
+  t,
+  thresholds: () => ({ amberSeconds: prefs.waitAmberSeconds, redSeconds: prefs.waitRedSeconds }),
+});
+const board = new Board($("board"), {
+  t,
+  onAction: (kind, id, extra) => onCardAction(kind, id, extra),
+  decorate: (node, order) => timers.show(node, order),
+});
 let shop = null; // the running ShopConsole, while logged in
 let connection = { state: "connecting", retryAt: null };
 let openAlerts = [];
 let toastTimer = null;
 let rejecting = null;
 let presence = null; // the latest presence frame: the shop's devices
+let shopProfile = null; // {id, name, prepMinutes} of GET admin/shop/profile
 
 // --- session -------------------------------------------------------------
 
@@ -74,7 +85,12 @@ async function onLoginSubmit(event) {
   try {
     const data = await login(base, $("login-username").value.trim(), $("login-password").value);
     if (!Number.isInteger(data.shopId)) throw new Error(t("notMerchant"));
-    const session = { token: data.token, shopId: data.shopId, name: data.name || data.userName || "" };
+    const session = {
+      token: data.token,
+      shopId: data.shopId,
+      name: data.name || data.userName || "",
+      shopName: data.shopName || "",
+    };
     sessionStorage.setItem(SESSION_KEY, JSON.stringify(session));
     $("login-password").value = "";
     start(session);
@@ -89,11 +105,31 @@ async function onLoginSubmit(event) {
 function start(session) {
   $("login-view").hidden = true;
   $("console-view").hidden = false;
-  $("shop-name").textContent = session.name;
+  showShopName(session.shopName, session.name);
   board.clear();
   shop = new ShopConsole({ base, session, sid: consoleId(), deviceId: deviceId(), board, sound, ringer, ui });
   shop.start();
+  loadProfile(shop);
   renderSound();
+}
+
+/** The shop's name in the header, and the logged-in employee smaller beside it. */
+function showShopName(shopName, employee) {
+  $("shop-name").textContent = shopName || employee;
+  $("employee-name").textContent = shopName ? employee : "";
+}
+
+/** The shop's profile (its name, its usual prep time), also for a session from before login gave it. */
+async function loadProfile(running) {
+  try {
+    const profile = await running.api.profile();
+    if (shop !== running || !profile) return;
+    shopProfile = profile;
+    const session = loadSession();
+    if (session && profile.name) showShopName(profile.name, session.name);
+  } catch {
+    /* the header keeps what the login said */
+  }
 }
 
 /** Leave the console: logout, or the server refused the token. */
@@ -121,7 +157,10 @@ const ui = {
     connection = status;
     renderConnection();
   },
-  notices: (alerts) => renderNotices(alerts),
+  notices: (alerts) => {
+    timers.setAlerts(alerts);
+    renderNotices(alerts);
+  },
   attention: (count) => renderAttention(count),
   desktop: (alert) => notifyDesktop(alert),
   toast: (text) => toast(text),
@@ -184,9 +223,10 @@ function renderSound() {
   $("sound-gate").hidden = state !== "off" || !shop;
 }
 
-function renderNotices(alerts) {
-  openAlerts = alerts;
-  // Short chips, newest first: the board below must stay in view.
+function renderNotices(all) {
+  openAlerts = all;
+  // One chip per order that needs action, newest first: the board below must stay in view.
+  const alerts = onePerOrder(all);
   const items = alerts.slice(0, MAX_NOTICES).map((alert) => {
     const isNew = alert.type === 1;
     const own = isShopOrder(alert);
@@ -306,11 +346,12 @@ function setLanguage(lang) {
   document.documentElement.lang = HTML_LANG[lang];
   applyTranslations(document, t);
   for (const select of document.querySelectorAll(".lang-select")) select.value = lang;
+  timers.t = t;
   board.setTranslator(t);
   renderConnection();
   renderSound();
   renderNotices(openAlerts);
-  renderAttention(openAlerts.length);
+  renderAttention(ordersNeedingAction(openAlerts));
   renderNotificationState();
   renderDevices(presence);
   if (!$("login-submit").disabled) $("login-submit").textContent = t("login");
@@ -384,6 +425,17 @@ function wire() {
     ringer.periodSeconds = prefs.repeatSeconds;
     savePrefs(prefs);
   });
+  for (const [id, key] of [
+    ["settings-wait-amber", "waitAmberSeconds"],
+    ["settings-wait-red", "waitRedSeconds"],
+  ]) {
+    $(id).addEventListener("change", (event) => {
+      prefs[key] = minutesToSeconds(event.target.value, WAIT_DEFAULTS[key]);
+      event.target.value = String(prefs[key] / 60);
+      savePrefs(prefs);
+      timers.tick();
+    });
+  }
   $("settings-test").addEventListener("click", async () => {
     await sound.enable();
     sound.announce("order", t("speakNew"), SPEECH_LANG[prefs.lang]);
@@ -428,6 +480,9 @@ function boot() {
   $("settings-device-name").value = prefs.deviceName;
   $("settings-mute").checked = prefs.muted;
   $("settings-repeat").value = String(prefs.repeatSeconds);
+  $("settings-wait-amber").value = String(prefs.waitAmberSeconds / 60);
+  $("settings-wait-red").value = String(prefs.waitRedSeconds / 60);
+  timers.start();
   wire();
   setLanguage(prefs.lang);
   const session = loadSession();

@@ -25,10 +25,11 @@ export class Board {
    * .cards list and a .count. onAction(kind, orderId, extra) runs for the
    * card buttons: accept, reject, deliver, complete, reply.
    */
-  constructor(root, { t, onAction }) {
+  constructor(root, { t, onAction, decorate }) {
     this.root = root;
     this.t = t;
     this.onAction = onAction;
+    this.decorate = decorate; // decorate(node, order): fills what other modules keep (timers)
     this.entries = new Map(); // order id -> {order, version, busy, draft, node}
     this.flags = new Map(); // order id -> {newOrder, reminder}
     this.version = 0;
@@ -142,6 +143,7 @@ export class Board {
     const node = this.card(entry);
     if (entry.node) entry.node.replaceWith(node);
     entry.node = node;
+    this.decorate?.(node, entry.order);
   }
 
   card(entry) {
@@ -157,7 +159,7 @@ export class Board {
       "article",
       {
         class: classes.join(" "),
-        dataset: { orderId: o.id, status: o.status },
+        dataset: { orderId: o.id, status: o.status, checkoutTime: o.checkoutTime || "", orderTime: o.orderTime || "" },
         "aria-busy": entry.busy ? "true" : "false",
       },
       el(
@@ -172,6 +174,7 @@ export class Board {
         el("span", { class: "tail" }, `#${tail(o.number)}`),
         el("span", { class: "amount" }, `¥${money(o.amount)}`),
       ),
+      o.status === 2 && el("p", { class: "wait-timer", role: "timer", hidden: true }),
       el("p", { class: "number" }, `${t("number")} `, el("span", { class: "number-value" }, o.number)),
       el(
         "ul",

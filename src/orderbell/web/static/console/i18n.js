@@ -82,6 +82,10 @@ const STRINGS = {
     cancel: "取消",
     actionFailed: "操作失败：{msg}",
     networkError: "网络错误，请稍后再试",
+    waited: "已等 {time}",
+    waitAmber: "订单等待超过几分钟显示黄色",
+    waitRed: "订单等待超过几分钟显示红色",
+    minutes: "分钟",
   },
   en: {
     title: "Order alerts",
@@ -163,6 +167,10 @@ const STRINGS = {
     cancel: "Cancel",
     actionFailed: "Failed: {msg}",
     networkError: "Network error, please try again",
+    waited: "Waiting {time}",
+    waitAmber: "Timer turns amber after (minutes of waiting)",
+    waitRed: "Timer turns red after (minutes of waiting)",
+    minutes: "min",
   },
 };
 

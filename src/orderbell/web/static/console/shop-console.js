@@ -4,6 +4,7 @@
 import { AlertStream } from "./alert-stream.js";
 import { Api } from "./api.js";
 import { tail } from "./board.js";
+import { ordersNeedingAction } from "./notices.js";
 
 const NEW_ORDER = 1;
 const REMINDER = 2;
@@ -15,7 +16,8 @@ const SETTLES = Object.freeze({
   reject: [NEW_ORDER, REMINDER],
   complete: [NEW_ORDER, REMINDER],
   reply: [REMINDER],
-  deliver: [],
+  // Out for delivery answers the reminders before it (docs/decisions/reminders-of-orders-in-delivery.md).
+  deliver: [REMINDER],
 });
 
 /**
@@ -204,7 +206,7 @@ export class ShopConsole {
     this.board.setFlags(flags);
     const alerts = [...this.open.values()].sort((a, b) => b.seq - a.seq);
     this.ui.notices(alerts);
-    this.ui.attention(alerts.length);
+    this.ui.attention(ordersNeedingAction(alerts));
     this.ringer.update(this.ringing);
     for (const alert of own) {
       if (Number.isInteger(alert.orderId) && !this.board.has(alert.orderId) && !this.requests.has(alert.orderId)) {
