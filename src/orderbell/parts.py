@@ -16,6 +16,7 @@ from orderbell.metrics import Metrics
 from orderbell.security import TokenIssuer
 from orderbell.services.dispatcher import Dispatcher
 from orderbell.services.outbox import Outbox
+from orderbell.services.printing.part import Printing
 from orderbell.services.replay import Retention
 from orderbell.services.schedule import Schedule
 from orderbell.services.unattended import UnattendedShops
@@ -43,3 +44,4 @@ class Orderbell:
     presenter: Presenter
     metrics: Metrics
     dispatcher: Dispatcher
+    printing: Printing

@@ -23,7 +23,7 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -90,6 +90,9 @@ class Dispatcher:
         lease: a claimed row is due again after this many seconds if its
             attempt is never settled (the process died); longer than an attempt.
         stop_timeout: seconds ``stop`` waits for attempts in flight.
+        serial: kinds whose rows go to their target one at a time, oldest
+            first (print jobs); only the kinds of ``senders`` are claimed.
+        retries: a retry policy of its own for some kinds (``retry`` for the rest).
     """
 
     def __init__(
@@ -103,6 +106,8 @@ class Dispatcher:
         poll_interval: float = 1.0,
         lease: float = 60.0,
         stop_timeout: float = 10.0,
+        serial: Collection[str] = (),
+        retries: Mapping[str, RetryPolicy] | None = None,
     ) -> None:
         if per_target < 1 or overall < 1:
             raise ValueError("the bounds on attempts in flight must be at least 1")
@@ -115,6 +120,8 @@ class Dispatcher:
         self._poll = poll_interval
         self._lease = timedelta(seconds=lease)
         self._stop_timeout = stop_timeout
+        self._serial = frozenset(serial)
+        self.retries: dict[str, RetryPolicy] = dict(retries or {})
         self._wake = asyncio.Event()
         self._stopping = False
         self._loop_task: asyncio.Task[None] | None = None
@@ -203,6 +210,8 @@ class Dispatcher:
                 per_target=self._per_target,
                 lease=self._lease,
                 lock=not self._database.is_sqlite,
+                kinds=list(self.senders),
+                serial=self._serial,
             )
         if self._next_due is not None and self._next_due <= utcnow():
             self._next_due = None
@@ -234,7 +243,7 @@ class Dispatcher:
         else:
             self.outcomes[row.kind, FAILED_ATTEMPT] += 1
             if not result.final:
-                next_at = self.retry.next_attempt(
+                next_at = self.retries.get(row.kind, self.retry).next_attempt(
                     created_at=row.created_at, attempts=row.attempts + 1, now=utcnow()
                 )
             if next_at is None:

@@ -35,7 +35,7 @@ def ticket_order(view: OrderView, shop_name: str, zone: ZoneInfo) -> TicketOrder
 
 
 async def ticket_of(
-    db: Database, shop_id: int, order_id: int, *, width: int, zone: ZoneInfo
+    db: Database, shop_id: int, order_id: int, *, width: int, zone: ZoneInfo, reprint: bool = False
 ) -> Ticket:
     """The kitchen ticket of an order of ``shop_id``, laid out for ``width`` mm paper.
 
@@ -45,4 +45,6 @@ async def ticket_of(
     view = await order_of_shop(db, shop_id, order_id)
     async with db.sessions() as session:
         shop = await session.get(Shop, shop_id)
-    return tickets.layout(ticket_order(view, shop.name if shop else "", zone), width=width)
+    return tickets.layout(
+        ticket_order(view, shop.name if shop else "", zone), width=width, reprint=reprint
+    )
