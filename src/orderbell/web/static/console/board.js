@@ -33,6 +33,15 @@ export class Board {
     this.entries = new Map(); // order id -> {order, version, busy, draft, node}
     this.flags = new Map(); // order id -> {newOrder, reminder}
     this.version = 0;
+    this.ticketButton = false; // a "ticket" button on each card (shops without a printer)
+    this.render();
+  }
+
+  /** Show or hide the "ticket" button (the text preview) on every card. */
+  setTicketButton(shown) {
+    if (this.ticketButton === shown) return;
+    this.ticketButton = shown;
+    for (const entry of this.entries.values()) this.renderCard(entry);
     this.render();
   }
 
@@ -234,7 +243,8 @@ export class Board {
       3: [button("deliver", t("deliver"), "primary")],
       4: [button("complete", t("complete"), "primary")],
     }[entry.order.status];
-    return el("footer", { class: "actions" }, buttons || []);
+    const ticket = this.ticketButton ? [button("ticket", t("ticket"), "ticket")] : [];
+    return el("footer", { class: "actions" }, [...(buttons || []), ...ticket]);
   }
 
   replyBox(entry) {
