@@ -73,3 +73,42 @@ async def test_two_processes_print_each_order_once_in_order(
         assert printed == numbers
     finally:
         await printer.stop()
+
+
+async def test_auto_accept_on_postgresql_accepts_at_payment_and_prints_once(
+    pair: list[Server], apis: list[Api]
+) -> None:
+    kit = await new_shop(pair[0].database_url, "自动店")
+    token = await apis[1].merchant_token(kit.username)
+    customer, address = await apis[0].new_customer()
+    printer = await StandInPrinter().start()
+    try:
+        await apis[1].ok(
+            "POST",
+            "/admin/printers",
+            token=token,
+            header="token",
+            json={"kind": "escpos-tcp", "address": printer.address},
+        )
+        await apis[1].ok(
+            "PUT", "/admin/shop/auto-accept", token=token, header="token", json={"enabled": True}
+        )
+        placed = await apis[0].place_order(customer, address, kit.dish_ids)
+        paid = await apis[0].pay(customer, placed["orderNumber"])
+        assert paid["status"] == 3
+        again = await apis[1].pay(customer, placed["orderNumber"])
+        assert again["status"] == 3
+        details = await apis[1].ok(
+            "GET", f"/admin/order/details/{placed['id']}", token=token, header="token"
+        )
+        assert details["status"] == 3
+
+        async def printed() -> bool:
+            jobs = await apis[0].ok("GET", "/admin/printers/jobs", token=token, header="token")
+            return len(jobs) == 1 and jobs[0]["state"] == "printed"
+
+        await wait_until(printed, what="the ticket printed at payment")
+        assert len(printer.tickets) == 1
+        assert placed["orderNumber"].encode() in printer.tickets[0]
+    finally:
+        await printer.stop()

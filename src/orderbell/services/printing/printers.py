@@ -23,13 +23,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from orderbell.domain.errors import BusinessError, NotFound
 from orderbell.domain.tickets import COLUMNS
 from orderbell.storage import outgoing
 from orderbell.storage.database import Database
-from orderbell.storage.tables import Printer, Shop, utcnow
+from orderbell.storage.tables import Outgoing, Printer, Shop, utcnow
 
 ESCPOS_TCP, CLOUDPRNT = "escpos-tcp", "cloudprnt"
 KINDS = (ESCPOS_TCP, CLOUDPRNT)
@@ -216,7 +216,18 @@ async def remove(db: Database, shop_id: int | None, printer_id: int) -> int:
         printer.removed_at = utcnow()
         printer.enabled = False
         kind = outgoing.PRINT if printer.kind == ESCPOS_TCP else outgoing.CLOUDPRNT
-        return await outgoing.fail_queued(session, kind, printer_id, "printer removed")
+        given_up = await outgoing.fail_queued(session, kind, printer_id, "printer removed")
+        # A CloudPRNT job fetched and never confirmed is given up too.
+        fetched = await session.execute(
+            update(Outgoing)
+            .where(
+                Outgoing.kind == kind,
+                Outgoing.target_id == printer_id,
+                Outgoing.state == outgoing.SENT,
+            )
+            .values(state=outgoing.FAILED, finished_at=utcnow(), last_error="printer removed")
+        )
+        return given_up + int(getattr(fetched, "rowcount", 0) or 0)
 
 
 async def by_login(db: Database, login: str, secret: str) -> Printer | None:
