@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cluster import cluster
+from tests.support.cluster import cluster_env
 from tests.support.polling import wait_until
 from tests.support.printers import CUT, StandInPrinter
-from tests.support.servers import Api, Server, free_port, new_shop
+from tests.support.servers import Api, Server, free_port, new_shop, start
 
 FAST = {
     "printer_retry_scale": "0.1",
@@ -23,10 +23,19 @@ FAST = {
 
 @pytest.fixture
 def pair(tmp_path: Path, postgres_url: str, redis_url: str, prefix: str) -> Iterator[list[Server]]:
-    with cluster(
-        tmp_path, database_url=postgres_url, broker_url=redis_url, prefix=prefix, **FAST
-    ) as servers:
+    # One after the other: two interpreters starting at once on a busy machine
+    # can each take longer than a start may.
+    env = cluster_env(postgres_url, redis_url, prefix, **FAST)
+    servers = [
+        Server(free_port(), postgres_url, tmp_path / f"server{i}.log", env) for i in range(2)
+    ]
+    try:
+        for server in servers:
+            start(server)
         yield servers
+    finally:
+        for server in servers:
+            server.stop()
 
 
 async def test_two_processes_print_each_order_once_in_order(
