@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from orderbell.broker.memory import MemoryBroker
+from orderbell.domain.events import Event, EventType
 from orderbell.domain.orders import Action, OrderStatus
 from orderbell.services import orders
 from orderbell.services.accounts import create_shop, register_customer
@@ -22,7 +23,7 @@ from orderbell.services.carts import add_dish
 from orderbell.services.outbox import Outbox
 from orderbell.services.printing import printers
 from orderbell.services.printing.auto_accept import set_auto_accept
-from orderbell.services.printing.jobs import with_print_jobs
+from orderbell.services.printing.jobs import record, with_print_jobs
 from orderbell.storage import outgoing
 from orderbell.storage.database import Database
 from orderbell.storage.schema import upgrade_database
@@ -108,4 +109,17 @@ async def test_without_auto_accept_a_paid_order_waits_and_prints_on_acceptance(
     assert found.escalation_due_at is not None and found.accepted_at is None
     assert alerts[0].handled_action is None and rows == []
     await orders.act_as_shop(outbox, shop, order.id, Action.CONFIRM)
+    assert len((await _state(database, order.id))[2]) == 2
+
+
+async def test_an_order_accepted_twice_over_still_has_one_job_per_printer(
+    database: Database,
+) -> None:
+    outbox, shop, customer, address = await _setup(database, True)
+    order = await orders.submit(
+        outbox, customer, orders.Submission(address_book_id=address), auto_pay=True
+    )
+    again = Event(EventType.ORDER_ACCEPTED, shop, {"orderId": order.id, "orderNumber": "x"})
+    async with database.transaction() as session:
+        await record(session, [again, again])
     assert len((await _state(database, order.id))[2]) == 2

@@ -23,6 +23,7 @@ from typing import Any, cast
 
 import orjson
 from sqlalchemy import Table, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbell.domain.errors import BusinessError, NotFound
@@ -106,8 +107,17 @@ async def record(session: AsyncSession, events: Sequence[Event]) -> int:
         mine = [p for p in printers if p[1] == event.shop_id]
         rows += _rows(mine, int(event.data["orderId"]), str(event.data["orderNumber"]), None)
     if rows:
-        await session.execute(insert(_OUT), rows)
+        await session.execute(_insert_once(session), rows)
     return len(rows)
+
+
+def _insert_once(session: AsyncSession) -> Any:
+    """An INSERT of job rows that skips a row whose order already has its job on that
+    printer (the unique message id), rather than failing the acceptance with it."""
+    unique = ["kind", "target_id", "message_id"]
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(_OUT).on_conflict_do_nothing(index_elements=unique)
+    return sqlite.insert(_OUT).on_conflict_do_nothing(index_elements=unique)
 
 
 def with_print_jobs(
