@@ -13,6 +13,8 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from typing import cast
+from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
 
@@ -30,13 +32,16 @@ from orderbell.services.alert_acks import AlertAcks
 from orderbell.services.dispatcher import Dispatcher
 from orderbell.services.escalation import Escalation
 from orderbell.services.outbox import Outbox
+from orderbell.services.printing.part import Printing
+from orderbell.services.printing.sender import PRINT_DELAYS, EscposSender
 from orderbell.services.replay import LogSource, Retention
 from orderbell.services.schedule import Schedule
 from orderbell.services.staff import merchant_name
-from orderbell.services.unattended import UnattendedShops
+from orderbell.services.unattended import UnattendedShops, heard_by_any
 from orderbell.settings import Settings
 from orderbell.storage import sqlite_inline
 from orderbell.storage.database import Database
+from orderbell.storage.outgoing import PRINT
 from orderbell.web.console_frames import ConsoleFrames
 from orderbell.web.envelope import OrjsonResponse, install_error_handlers
 from orderbell.web.live_console import LiveConsoles
@@ -101,6 +106,13 @@ def build(settings: Settings, *, inline_sqlite: bool = True) -> Orderbell:
         heartbeat_timeout=settings.heartbeat_timeout_seconds,
         max_message=MAX_CONSOLE_MESSAGE,
     )
+    dispatcher = outgoing_dispatcher(settings, outbox)
+    printing = Printing(
+        outbox,
+        cast(EscposSender, dispatcher.senders[PRINT]),
+        check_interval=settings.printer_check_seconds,
+        offline_after=settings.printer_offline_after_seconds,
+    )
     metrics = Metrics(hub, consoles, outbox, broker)
     escalation = Escalation(
         outbox,
@@ -113,7 +125,6 @@ def build(settings: Settings, *, inline_sqlite: bool = True) -> Orderbell:
         interval=settings.escalation_check_seconds,
     )
     escalation.on_auto_cancelled = metrics.orders_auto_cancelled.inc
-    dispatcher = outgoing_dispatcher(settings, outbox)
     metrics.watch_dispatcher(dispatcher)
     return Orderbell(
         settings=settings,
@@ -132,7 +143,8 @@ def build(settings: Settings, *, inline_sqlite: bool = True) -> Orderbell:
         ),
         unattended=UnattendedShops(
             outbox,
-            presence.heard,
+            # With auto-accept on, a printer online hears the shop's orders too.
+            heard_by_any(presence.heard, printing.listening),
             pause_after=settings.unattended_pause_seconds,
             # After every process restarts at once, consoles get time to come
             # back (and the devices of a dead process to expire) before any
@@ -150,13 +162,16 @@ def build(settings: Settings, *, inline_sqlite: bool = True) -> Orderbell:
         escalation=escalation,
         acks=acks,
         dispatcher=dispatcher,
+        printing=printing,
     )
 
 
 def outgoing_dispatcher(settings: Settings, outbox: Outbox) -> Dispatcher:
-    """The dispatcher of outgoing rows with its senders (webhooks), wired to the outbox:
-    events become rows in their transaction, and a commit that wrote some wakes it."""
+    """The dispatcher of outgoing rows with its senders (webhooks, ESC/POS print jobs),
+    wired to the outbox: events become rows in their transaction (an accepted order
+    a print job per printer), and a commit that wrote some wakes it."""
     from orderbell.domain.retries import RetryPolicy
+    from orderbell.services.printing.jobs import with_print_jobs
     from orderbell.services.webhooks import WebhookSender
     from orderbell.storage import outgoing
 
@@ -167,9 +182,15 @@ def outgoing_dispatcher(settings: Settings, outbox: Outbox) -> Dispatcher:
         disable_after=timedelta(hours=settings.webhook_disable_after_hours),
         connections=settings.webhook_max_in_flight,
     )
+    printer_sender = EscposSender(
+        outbox.database,
+        zone=ZoneInfo(settings.timezone),
+        timeout=settings.printer_timeout_seconds,
+        status_timeout=settings.printer_status_timeout_seconds,
+    )
     dispatcher = Dispatcher(
         outbox,
-        {webhooks.kind: webhooks},
+        {webhooks.kind: webhooks, printer_sender.kind: printer_sender},
         retry=RetryPolicy(
             scale=settings.webhook_retry_scale,
             give_up_after=timedelta(hours=settings.webhook_give_up_hours),
@@ -179,8 +200,17 @@ def outgoing_dispatcher(settings: Settings, outbox: Outbox) -> Dispatcher:
         poll_interval=settings.webhook_poll_seconds,
         lease=settings.webhook_lease_seconds,
         stop_timeout=settings.webhook_timeout_seconds + 1,
+        # A printer gets its tickets one at a time, in order, retried soon.
+        serial=(outgoing.PRINT,),
+        retries={
+            outgoing.PRINT: RetryPolicy(
+                delays=PRINT_DELAYS,
+                scale=settings.printer_retry_scale,
+                give_up_after=timedelta(hours=settings.printer_give_up_hours),
+            )
+        },
     )
-    outbox.record_events = outgoing.record_events
+    outbox.record_events = with_print_jobs(outgoing.record_events)
     outbox.on_outgoing = dispatcher.poke
     return dispatcher
 
@@ -203,6 +233,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await parts.presence.start()
         await parts.acks.start()
         parts.unattended.start()
+        parts.printing.start()
         if settings.scheduled_tasks:
             parts.schedule.start()
             parts.escalation.start()
@@ -218,6 +249,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             heartbeat.cancel()
             keepalive.cancel()
             await parts.unattended.stop()
+            await parts.printing.stop()
             await parts.consoles.close()
             await parts.presence.close()
             await parts.acks.stop()
@@ -244,11 +276,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     from orderbell.web import console_socket
     from orderbell.web.routes import (
+        cloudprnt,
         console_page,
         customer_orders,
         customers,
         devices,
         merchants,
+        printing,
         publish,
         reports,
         shop_alerts,
@@ -269,6 +303,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         shop_alerts,
         # Before shop_status: its PUT /admin/shop/{status} would take "escalation".
         escalation_routes,
+        # Before shop_status: its PUT /admin/shop/{status} would take /admin/shop/auto-accept.
+        printing,
+        cloudprnt,
         shop_status,
         shop_profile,
         devices,

@@ -18,6 +18,7 @@ from orderbell.services.alert_acks import AlertAcks
 from orderbell.services.dispatcher import Dispatcher
 from orderbell.services.escalation import Escalation
 from orderbell.services.outbox import Outbox
+from orderbell.services.printing.part import Printing
 from orderbell.services.replay import Retention
 from orderbell.services.schedule import Schedule
 from orderbell.services.unattended import UnattendedShops
@@ -47,3 +48,4 @@ class Orderbell:
     escalation: Escalation
     acks: AlertAcks
     dispatcher: Dispatcher
+    printing: Printing

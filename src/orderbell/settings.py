@@ -253,6 +253,42 @@ class Settings(BaseSettings):
         ),
     )
 
+    printer_timeout_seconds: float = Field(
+        5.0, gt=0, le=60, description="Seconds one attempt to print on an ESC/POS printer may take."
+    )
+    printer_status_timeout_seconds: float = Field(
+        0.5,
+        gt=0,
+        le=10,
+        description="Seconds to wait for an ESC/POS printer's answer to a status query.",
+    )
+    printer_retry_scale: float = Field(
+        1.0,
+        gt=0,
+        description=(
+            "Multiplies every delay between print retries (2 s, 5 s, 10 s, 30 s, 1 min, ... "
+            "5 min); below 1 only to test the schedule quickly."
+        ),
+    )
+    printer_give_up_hours: float = Field(
+        6.0, gt=0, description="A print job is retried for this long after the order was accepted."
+    )
+    printer_check_seconds: float = Field(
+        30.0,
+        ge=0,
+        description=(
+            "How often idle ESC/POS printers are asked how they are (online, paper); 0 never."
+        ),
+    )
+    printer_offline_after_seconds: float = Field(
+        90.0,
+        gt=0,
+        description=(
+            "A printer not heard from for this long is offline (a warning on the consoles; "
+            "it no longer counts as listening)."
+        ),
+    )
+
     @field_validator("allowed_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:

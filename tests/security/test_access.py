@@ -156,6 +156,7 @@ OPERATIONS = [
     Op("GET", "/admin/order/conditionSearch", "merchant", _fixed("/admin/order/conditionSearch")),
     Op("GET", "/admin/order/statistics", "merchant", _fixed("/admin/order/statistics")),
     Op("GET", "/admin/order/details/{id}", "merchant", _order("/admin/order/details/{id}"), 404),
+    Op("GET", "/admin/order/{id}/ticket", "merchant", _order("/admin/order/{id}/ticket"), 404),
     Op(
         "PUT",
         "/admin/order/confirm",

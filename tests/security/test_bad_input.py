@@ -443,6 +443,8 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
     "PUT /admin/shop/escalation": {"warnSeconds": 60},
     "POST /api/v1/shops/{shop_id}/alerts": {"type": 1, "orderNumber": "EXT-1"},
     "POST /admin/webhooks": {"url": "https://example.com/hook", "events": ["order.paid"]},
+    "POST /admin/printers": {"kind": "escpos-tcp", "address": "10.0.0.5:9100", "width": 80},
+    "PUT /admin/shop/auto-accept": {"enabled": False},
 }
 
 #: What stands in for a number or a flag and must not pass for one.

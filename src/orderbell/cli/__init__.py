@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import typer
 
-from orderbell.cli.admin import merchant_app, shop_app
+from orderbell.cli.admin import merchant_app, printer_app, shop_app
 from orderbell.cli.client import listen, order_app
 from orderbell.cli.server import db_app, demo, export_settings, serve
 from orderbell.cli.webhooks import webhook_app
@@ -29,6 +29,7 @@ app.command()(listen)
 app.add_typer(db_app, name="db")
 app.add_typer(shop_app, name="shop")
 app.add_typer(merchant_app, name="merchant")
+app.add_typer(printer_app, name="printer")
 app.add_typer(order_app, name="order")
 app.add_typer(webhook_app, name="webhook")
 

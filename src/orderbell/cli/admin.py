@@ -1,4 +1,5 @@
-"""Commands that set a shop up: ``shop create``, ``shop api-key``, ``merchant create``."""
+"""Commands that set a shop up: ``shop create``, ``shop api-key``, ``merchant create``,
+``printer add|list|remove``."""
 
 from __future__ import annotations
 
@@ -93,3 +94,72 @@ def merchant_create(
         )
     )
     typer.echo(f"created merchant {merchant.username!r} of shop {merchant.shop_id}")
+
+
+printer_app = typer.Typer(help="A shop's receipt printers.", no_args_is_help=True)
+
+
+@printer_app.command("add")
+def printer_add(
+    shop: ShopOption,
+    kind: Annotated[str, typer.Option(help="escpos-tcp or cloudprnt.")] = "escpos-tcp",
+    address: Annotated[
+        str | None, typer.Option(help="host:port of an escpos-tcp printer, e.g. 192.168.1.50:9100.")
+    ] = None,
+    width: Annotated[int, typer.Option(help="Paper width in mm: 58 or 80.")] = 80,
+    name: Annotated[str, typer.Option(help="What the staff call it.")] = "",
+    database_url: DatabaseOption = None,
+) -> None:
+    """Add a printer to a shop; the running servers print on it without a restart.
+    A cloudprnt printer's login and secret are printed once."""
+    from orderbell.services.printing import printers
+
+    settings = load_settings(database_url=database_url)
+    added = run(
+        lambda: with_database(
+            settings,
+            lambda db: printers.add(
+                db, shop_id=shop, kind=kind, name=name, address=address, width=width
+            ),
+        )
+    )
+    printer = added.printer
+    where = printer.address or "polls /cloudprnt"
+    typer.echo(f"added printer {printer.id} {printer.name!r} ({printer.kind}, {where}, {width} mm)")
+    if added.secret is not None:
+        typer.echo("set these on the printer now, the secret is not shown again:")
+        typer.echo(f"login: {printer.login}")
+        typer.echo(f"secret: {added.secret}")
+
+
+@printer_app.command("list")
+def printer_list(
+    shop: Annotated[int | None, typer.Option("--shop", help="Only this shop's.")] = None,
+    database_url: DatabaseOption = None,
+) -> None:
+    """List printers: id, shop, kind, address, width, status, last heard."""
+    from orderbell.services.printing import printers
+
+    settings = load_settings(database_url=database_url)
+    found = run(lambda: with_database(settings, lambda db: printers.printers(db, shop)))
+    for p in found:
+        heard = p.last_heard_at.isoformat(timespec="seconds") if p.last_heard_at else "never"
+        typer.echo(
+            f"{p.id}\tshop {p.shop_id}\t{p.kind}\t{p.address or p.login}\t{p.width} mm\t"
+            f"{'enabled' if p.enabled else 'disabled'}\t{p.status}\theard {heard}\t{p.name}"
+        )
+
+
+@printer_app.command("remove")
+def printer_remove(
+    printer_id: Annotated[int, typer.Argument(help="The printer's id.")],
+    database_url: DatabaseOption = None,
+) -> None:
+    """Remove a printer; its jobs not yet printed are given up."""
+    from orderbell.services.printing import printers
+
+    settings = load_settings(database_url=database_url)
+    given_up = run(
+        lambda: with_database(settings, lambda db: printers.remove(db, None, printer_id))
+    )
+    typer.echo(f"removed printer {printer_id}; {given_up} job(s) given up")

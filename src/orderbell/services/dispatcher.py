@@ -23,7 +23,7 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -92,6 +92,9 @@ class Dispatcher:
         stop_timeout: seconds ``stop`` waits for attempts in flight.
         gather: while attempts are in flight, seconds a turn waits for more of
             them to end, so that one transaction writes many outcomes.
+        serial: kinds whose rows go to their target one at a time, oldest
+            first (print jobs); only the kinds of ``senders`` are claimed.
+        retries: a retry policy of its own for some kinds (``retry`` for the rest).
     """
 
     def __init__(
@@ -106,6 +109,8 @@ class Dispatcher:
         lease: float = 60.0,
         stop_timeout: float = 10.0,
         gather: float = 0.02,
+        serial: Collection[str] = (),
+        retries: Mapping[str, RetryPolicy] | None = None,
     ) -> None:
         if per_target < 1 or overall < 1:
             raise ValueError("the bounds on attempts in flight must be at least 1")
@@ -119,6 +124,8 @@ class Dispatcher:
         self._lease = timedelta(seconds=lease)
         self._stop_timeout = stop_timeout
         self._gather = gather
+        self._serial = frozenset(serial)
+        self.retries: dict[str, RetryPolicy] = dict(retries or {})
         self._wake = asyncio.Event()
         self._stopping = False
         self._loop_task: asyncio.Task[None] | None = None
@@ -228,6 +235,8 @@ class Dispatcher:
                         per_target=self._per_target,
                         lease=self._lease,
                         lock=not self._database.is_sqlite,
+                        kinds=list(self.senders),
+                        serial=self._serial,
                     )
         except BaseException:
             # Kept for the next turn; the rows stay leased meanwhile.
@@ -263,7 +272,7 @@ class Dispatcher:
         else:
             self.outcomes[row.kind, FAILED_ATTEMPT] += 1
             if not result.final:
-                next_at = self.retry.next_attempt(
+                next_at = self.retries.get(row.kind, self.retry).next_attempt(
                     created_at=row.created_at, attempts=row.attempts + 1, now=utcnow()
                 )
             if next_at is None:

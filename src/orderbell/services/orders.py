@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Table, bindparam, delete, select, update
+from sqlalchemy import Table, bindparam, case, delete, null, select, update
 
 from orderbell.domain.addresses import full_address
 from orderbell.domain.alerts import AlertType
@@ -44,6 +44,7 @@ from orderbell.storage.tables import (
     Merchant,
     Order,
     OrderDetail,
+    Shop,
     ShoppingCart,
     utcnow,
 )
@@ -104,6 +105,10 @@ async def _pay(work: Work, order: Order) -> bool:
     order.checkout_time = utcnow()
     # The ladder looks at the order on its next turn and schedules its steps.
     order.escalation_due_at = order.checkout_time
+    shop = await work.session.get(Shop, order.shop_id)
+    if shop is not None and shop.auto_accept:
+        _move(order, Action.CONFIRM)
+        order.accepted_at = order.checkout_time
     await work.raise_alert(
         shop_id=order.shop_id,
         type=AlertType.NEW_ORDER,
@@ -111,7 +116,31 @@ async def _pay(work: Work, order: Order) -> bool:
         order_number=order.number,
     )
     paid_event(work, order.id, order.number, order.shop_id, order.amount)
+    if order.accepted_at is not None:
+        await _accepted_by_itself(work, order.id, order.number, order.shop_id, order.amount)
     return True
+
+
+async def _accepted_by_itself(
+    work: Work, order_id: int, number: str, shop_id: int, amount: object
+) -> None:
+    """A shop with auto-accept took a paid order at once: its new-order alert is
+    handled as soon as it is raised (the consoles ring once, nothing repeats) and
+    ``order.accepted`` is emitted, which prints its ticket."""
+    await work.handle_alerts(
+        shop_id=shop_id, order_id=order_id, types=[AlertType.NEW_ORDER], action=AUTO_ACCEPT
+    )
+    work.emit(
+        EventType.ORDER_ACCEPTED,
+        shop_id,
+        orderId=order_id,
+        orderNumber=number,
+        shopId=shop_id,
+        amount=str(amount),
+        waitedSeconds=0,
+        acceptedBy=None,
+        auto=True,
+    )
 
 
 async def submit(outbox: Outbox, customer_id: int, form: Submission, *, auto_pay: bool) -> Order:
@@ -199,9 +228,17 @@ async def submit(outbox: Outbox, customer_id: int, form: Submission, *, auto_pay
 #: What paying does to an unpaid order, as the domain says: the happy path of
 #: ``pay`` is one conditional UPDATE to this state.
 _PAID = apply(OrderState(OrderStatus.PENDING_PAYMENT, PayStatus.UNPAID), Action.PAY).state
+#: ... or to this one, when the shop accepts paid orders by itself (auto-accept).
+_AUTO_ACCEPTED = apply(_PAID, Action.CONFIRM).state
+#: The ``action`` of a new-order alert handled by auto-accept.
+AUTO_ACCEPT = "auto_accept"
 
 
 _ORDERS = cast(Table, Order.__table__)
+_SHOPS = cast(Table, Shop.__table__)
+#: Whether the order's shop has auto-accept on: read inside the payment's one
+#: UPDATE (a primary-key lookup), so the common path stays one statement.
+_AUTO = select(_SHOPS.c.auto_accept).where(_SHOPS.c.id == _ORDERS.c.shop_id).scalar_subquery()
 _PAY_UNPAID = (
     update(_ORDERS)
     .where(
@@ -211,10 +248,12 @@ _PAY_UNPAID = (
         _ORDERS.c.pay_status == int(PayStatus.UNPAID),
     )
     .values(
-        status=int(_PAID.status),
+        status=case((_AUTO, int(_AUTO_ACCEPTED.status)), else_=int(_PAID.status)),
         pay_status=int(_PAID.pay_status),
         checkout_time=bindparam("now"),
-        escalation_due_at=bindparam("now"),
+        # Accepted at once: off the escalation ladder.
+        escalation_due_at=case((_AUTO, null()), else_=bindparam("now")),
+        accepted_at=case((_AUTO, bindparam("now")), else_=null()),
     )
     .returning(
         _ORDERS.c.id,
@@ -240,7 +279,9 @@ class Payment:
 
 
 async def pay(outbox: Outbox, customer_id: int, order_number: str) -> Payment:
-    """Mark the customer's order paid and raise its new-order alert.
+    """Mark the customer's order paid and raise its new-order alert; when the shop
+    has auto-accept on, the order is accepted at once too (its alert handled, its
+    ticket printed).
 
     Paying an order that is already paid changes nothing and raises nothing,
     so a retried payment callback is harmless.
@@ -266,6 +307,8 @@ async def pay(outbox: Outbox, customer_id: int, order_number: str) -> Payment:
                 order_number=paid.number,
             )
             paid_event(work, paid.id, paid.number, paid.shop_id, paid.amount)
+            if paid.status == int(_AUTO_ACCEPTED.status):
+                await _accepted_by_itself(work, paid.id, paid.number, paid.shop_id, paid.amount)
             return Payment(paid.id, paid.number, paid.status, paid.pay_status, paid.checkout_time)
         # Not unpaid (or not there): the domain decides between "already paid,
         # nothing to do" and a refusal that says why.

@@ -28,6 +28,24 @@ log = logging.getLogger(__name__)
 #: The shops of those given with at least one device online, across every process.
 Heard = Callable[[Sequence[int]], Awaitable[set[int]]]
 
+
+def heard_by_any(*sources: Heard) -> Heard:
+    """One ``Heard`` from several: a shop is heard when any source hears it (a
+    console online, or, with auto-accept on, a printer online); each later
+    source is asked only about the shops the earlier ones did not hear."""
+
+    async def heard(shop_ids: Sequence[int]) -> set[int]:
+        found: set[int] = set()
+        for source in sources:
+            rest = [s for s in shop_ids if s not in found]
+            if not rest:
+                break
+            found |= await source(rest)
+        return found
+
+    return heard
+
+
 #: Shops read (and asked about) at a time: a look at thousands of shops
 #: gives the event loop back between slices instead of holding it.
 SLICE = 1000

@@ -28,9 +28,14 @@ _ATTEMPTS = cast(Table, OutgoingAttempt.__table__)
 
 #: The kind of a webhook delivery (``Outgoing.kind``).
 WEBHOOK = "webhook"
+#: Print jobs: pushed by the dispatcher (ESC/POS over TCP), or fetched by a
+#: printer that polls (Star CloudPRNT; the dispatcher never claims these).
+PRINT, CLOUDPRNT = "print", "cloudprnt"
 
 QUEUED, DELIVERED, FAILED = "queued", "delivered", "failed"
-STATES = (QUEUED, DELIVERED, FAILED)
+#: A polled print job the printer has fetched and not yet confirmed.
+SENT = "sent"
+STATES = (QUEUED, SENT, DELIVERED, FAILED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,9 +148,16 @@ async def claim(
     lease: timedelta,
     lock: bool,
     now: datetime | None = None,
+    kinds: Collection[str] | None = None,
+    serial: Collection[str] = (),
 ) -> list[Claimed]:
     """Claim up to ``limit`` due rows, at most ``per_target`` of one target less what
     ``room`` says is in flight there, none of the targets in ``full``.
+
+    Only rows of ``kinds`` are claimed (None: of every kind). A row of a
+    kind in ``serial`` (print jobs) is claimed only when it is the oldest
+    row of its target not yet finished, so that a target gets its rows one
+    at a time and in order, even after a while away.
 
     Call inside a short transaction of its own; ``lock`` (PostgreSQL) skips
     rows another transaction holds. The claimed rows are due again after
@@ -154,6 +166,21 @@ async def claim(
     now = now or utcnow()
     due = and_(_OUT.c.state == QUEUED, _OUT.c.next_attempt_at <= now)
     query = select(_OUT.c.id, _OUT.c.kind, _OUT.c.target_id).where(due)
+    if kinds is not None:
+        query = query.where(_OUT.c.kind.in_(list(kinds)))
+    if serial:
+        older = _OUT.alias("older")
+        earlier = (
+            select(older.c.id)
+            .where(
+                older.c.kind == _OUT.c.kind,
+                older.c.target_id == _OUT.c.target_id,
+                older.c.state.in_((QUEUED, SENT)),
+                older.c.id < _OUT.c.id,
+            )
+            .exists()
+        )
+        query = query.where(or_(_OUT.c.kind.not_in(list(serial)), ~earlier))
     if full:
         # Few targets are ever full at once; a NOT over a short list.
         query = query.where(~or_(*(and_(_OUT.c.kind == k, _OUT.c.target_id == t) for k, t in full)))

@@ -85,6 +85,8 @@ class Shop(Base):
     status_since: Mapped[datetime | None] = mapped_column(default=None)
     #: Minutes the shop usually needs to prepare an order: what "accept" offers first.
     prep_minutes: Mapped[int] = mapped_column(SmallInteger, default=20, server_default="20")
+    #: Whether a paid order is accepted at once (and its ticket printed) without staff.
+    auto_accept: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
 
 
 class ShopStatusChange(Base):
@@ -396,6 +398,8 @@ class Outgoing(Base):
         ),
         Index("ix_outgoing_shop_time", "shop_id", "created_at"),
         Index("ix_outgoing_target", "kind", "target_id", "created_at"),
+        # One row per message and target: an order prints once per printer.
+        Index("uq_outgoing_message", "kind", "target_id", "message_id", unique=True),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -426,3 +430,30 @@ class OutgoingAttempt(Base):
     duration_ms: Mapped[int] = mapped_column(Integer, default=0)
     status: Mapped[int | None] = mapped_column(Integer, default=None)
     error: Mapped[str | None] = mapped_column(String(255), default=None)
+
+
+class Printer(Base):
+    """A receipt printer of a shop: ``escpos-tcp`` (the server writes ESC/POS to
+    ``address``, host:port on the shop's network) or ``cloudprnt`` (the printer
+    polls the server, authenticated by ``login`` and a secret of which only the
+    hash is kept). ``status`` is what the printer last reported (``online``,
+    ``offline``, ``paper out``, ``cover open``, ...), ``last_heard_at`` when.
+    """
+
+    __tablename__ = "printer"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shop.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(64))
+    address: Mapped[str | None] = mapped_column(String(255), default=None)
+    width: Mapped[int] = mapped_column(SmallInteger, default=80)
+    enabled: Mapped[bool] = mapped_column(default=True)
+    login: Mapped[str | None] = mapped_column(String(32), default=None, unique=True)
+    secret_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    mac: Mapped[str | None] = mapped_column(String(32), default=None)
+    last_heard_at: Mapped[datetime | None] = mapped_column(default=None)
+    status: Mapped[str] = mapped_column(String(16), default="unknown")
+    status_detail: Mapped[str | None] = mapped_column(String(64), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    removed_at: Mapped[datetime | None] = mapped_column(default=None)

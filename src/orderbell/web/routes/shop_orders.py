@@ -7,8 +7,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 
+from orderbell.domain.errors import BusinessError
 from orderbell.domain.orders import Action
+from orderbell.domain.tickets import COLUMNS, preview
 from orderbell.services import order_views, orders
+from orderbell.services.printing.tickets import ticket_of
 from orderbell.web.deps import Merchant, Parts
 from orderbell.web.envelope import ok
 from orderbell.web.schemas import (
@@ -122,3 +125,33 @@ async def complete(id: OrderIdPath, me: Merchant, parts: Parts) -> dict[str, Any
     """Mark a delivered order completed."""
     await orders.act_as_shop(parts.outbox, me.shop, id, Action.COMPLETE, merchant_id=me.user_id)
     return ok()
+
+
+@router.get("/{id}/ticket")
+async def ticket(
+    id: OrderIdPath,
+    me: Merchant,
+    parts: Parts,
+    width: Annotated[int, Query(description="Paper width in mm: 58 or 80."), DIGITS] = 80,
+) -> dict[str, Any]:
+    """The order's kitchen ticket as text, as a receipt printer of ``width`` mm prints it."""
+    if width not in COLUMNS:
+        raise BusinessError(f"width must be one of {sorted(COLUMNS)} (mm).")
+    laid_out = await ticket_of(parts.database, me.shop, id, width=width, zone=parts.presenter.zone)
+    return ok(
+        {
+            "width": laid_out.width,
+            "columns": laid_out.columns,
+            "text": preview(laid_out),
+            "lines": [
+                {
+                    "text": line.text,
+                    "size": str(line.size),
+                    "align": str(line.align),
+                    "bold": line.bold,
+                    "rule": line.rule,
+                }
+                for line in laid_out.lines
+            ],
+        }
+    )

@@ -135,6 +135,16 @@ export class Api {
     return this.call("PUT", "admin/shop/profile/prepMinutes", { prepMinutes });
   }
 
+  /** An order's kitchen ticket as text: {width, columns, text, lines}. */
+  ticket(orderId) {
+    return this.call("GET", `admin/order/${Number(orderId)}/ticket`);
+  }
+
+  /** The shop's devices: consoles, then printers (kind "printer", with a warning). */
+  devices() {
+    return this.call("GET", "admin/shop/devices");
+  }
+
   logout() {
     return this.call("POST", "admin/employee/logout").catch(() => null);
   }

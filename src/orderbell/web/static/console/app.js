@@ -73,6 +73,9 @@ let toastTimer = null;
 let rejecting = null;
 let presence = null; // the latest presence frame: the shop's devices
 let today = null; // the "today" panel, while logged in
+let printerWarnings = []; // one line per printer that does not print (offline, paper out)
+let printerTimer = null; // looks at the shop's printers again every PRINTER_LOOK_MS
+const PRINTER_LOOK_MS = 30_000;
 let shopProfile = null; // {id, name, prepMinutes} of GET admin/shop/profile
 
 // --- session -------------------------------------------------------------
@@ -145,6 +148,9 @@ function start(session) {
   today = new TodayPanel($("today"), { api: shop.api, lang: () => prefs.lang });
   today.start();
   loadProfile(shop);
+  loadPrinters(shop);
+  clearInterval(printerTimer);
+  printerTimer = setInterval(() => shop && loadPrinters(shop), PRINTER_LOOK_MS);
   renderSound();
 }
 
@@ -179,6 +185,9 @@ function end(message = "") {
   shop = null;
   if (today) today.stop();
   today = null;
+  clearInterval(printerTimer);
+  printerWarnings = [];
+  board.setTicketButton(false);
   ringer.stop();
   offline.stop();
   sessionStorage.removeItem(SESSION_KEY);
@@ -256,8 +265,11 @@ function renderDevices(frame) {
   const list = $("device-warnings");
   if (!frame) {
     pill.hidden = true;
-    list.hidden = true;
-    replaceChildren(list, []);
+    replaceChildren(
+      list,
+      printerWarnings.map((text) => el("li", { class: "device-warning printer-warning" }, text)),
+    );
+    list.hidden = printerWarnings.length === 0;
     return;
   }
   const online = Number.isInteger(frame.online) ? frame.online : (frame.devices || []).length;
@@ -271,11 +283,11 @@ function renderDevices(frame) {
     if (device.sound === false) warnings.push(t("deviceWarning.sound", { name }));
     else if (device.visible === false) warnings.push(t("deviceWarning.hidden", { name }));
   }
-  replaceChildren(
-    list,
-    warnings.map((text) => el("li", { class: "device-warning" }, text)),
-  );
-  list.hidden = warnings.length === 0;
+  replaceChildren(list, [
+    ...warnings.map((text) => el("li", { class: "device-warning" }, text)),
+    ...printerWarnings.map((text) => el("li", { class: "device-warning printer-warning" }, text)),
+  ]);
+  list.hidden = warnings.length + printerWarnings.length === 0;
 }
 
 function renderConnection() {
@@ -367,9 +379,39 @@ function toast(text) {
 
 function onCardAction(kind, orderId, extra) {
   if (!shop || offline.down) return;
-  if (kind === "reject") openReject(orderId);
+  if (kind === "ticket") openTicket(orderId);
+  else if (kind === "reject") openReject(orderId);
   else if (kind === "accept") shop.act(kind, orderId, { prepMinutes: extra?.prepMinutes ?? shopProfile?.prepMinutes });
   else shop.act(kind, orderId, extra);
+}
+
+/** The order's kitchen ticket as text, for a shop without a printer. */
+async function openTicket(orderId) {
+  const running = shop;
+  try {
+    const ticket = await running.api.ticket(orderId);
+    if (shop !== running || !ticket) return;
+    $("ticket-text").textContent = ticket.text;
+    const dialog = $("ticket-dialog");
+    if (!dialog.open) dialog.showModal();
+  } catch {
+    /* the order is gone or the server is away: nothing to show */
+  }
+}
+
+/** The shop's printers: a "ticket" button on cards when it has none, a warning
+ * beside the devices' for each printer that does not print. */
+async function loadPrinters(running) {
+  try {
+    const devices = await running.api.devices();
+    if (shop !== running || !Array.isArray(devices)) return;
+    const printers = devices.filter((d) => d && d.kind === "printer");
+    board.setTicketButton(printers.length === 0);
+    printerWarnings = printers.filter((p) => p.warning).map((p) => String(p.warning));
+    renderDevices(presence);
+  } catch {
+    /* kept as it was; the next look may do better */
+  }
 }
 
 function openReject(orderId) {

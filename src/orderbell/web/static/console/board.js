@@ -37,6 +37,15 @@ export class Board {
     this.version = 0;
     this.prepMinutes = null; // the shop's usual prep time, once known
     this.offline = false; // no link to the server: no move can reach it
+    this.ticketButton = false; // a "ticket" button on each card (shops without a printer)
+    this.render();
+  }
+
+  /** Show or hide the "ticket" button (the text preview) on every card. */
+  setTicketButton(shown) {
+    if (this.ticketButton === shown) return;
+    this.ticketButton = shown;
+    for (const entry of this.entries.values()) this.renderCard(entry);
     this.render();
   }
 
@@ -263,7 +272,8 @@ export class Board {
       3: [button("deliver", t("deliver"), "primary")],
       4: [button("complete", t("complete"), "primary")],
     }[entry.order.status];
-    const footer = el("footer", { class: "actions" }, buttons || []);
+    const ticket = this.ticketButton ? [button("ticket", t("ticket"), "ticket")] : [];
+    const footer = el("footer", { class: "actions" }, [...(buttons || []), ...ticket]);
     if (entry.order.status !== 2) return footer;
     return [this.prepChoices(entry), footer];
   }

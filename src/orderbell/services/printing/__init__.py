@@ -1,0 +1,1 @@
+"""Kitchen tickets on the shop's receipt printers: rendering and the print jobs."""
