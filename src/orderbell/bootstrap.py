@@ -26,6 +26,7 @@ from orderbell.parts import Orderbell
 from orderbell.protocol import MAX_CONSOLE_MESSAGE
 from orderbell.security import TokenIssuer
 from orderbell.services.dispatcher import Dispatcher
+from orderbell.services.alert_acks import AlertAcks
 from orderbell.services.outbox import Outbox
 from orderbell.services.replay import LogSource, Retention
 from orderbell.services.schedule import Schedule
@@ -34,6 +35,7 @@ from orderbell.services.unattended import UnattendedShops
 from orderbell.settings import Settings
 from orderbell.storage import sqlite_inline
 from orderbell.storage.database import Database
+from orderbell.web.console_frames import ConsoleFrames
 from orderbell.web.envelope import OrjsonResponse, install_error_handlers
 from orderbell.web.live_console import LiveConsoles
 from orderbell.web.presenters import Presenter
@@ -87,9 +89,12 @@ def build(settings: Settings, *, inline_sqlite: bool = True) -> Orderbell:
     )
     # One write per heartbeat for all of the process's devices.
     hub.on_beat = presence.beat
+    # When consoles first showed and rang each alert (their ``ack`` frames).
+    acks = AlertAcks(database)
     consoles = LiveConsoles(
         hub,
         presence=presence,
+        frames=ConsoleFrames(presence, acks),
         heartbeat=settings.heartbeat_seconds,
         heartbeat_timeout=settings.heartbeat_timeout_seconds,
         max_message=MAX_CONSOLE_MESSAGE,
@@ -130,6 +135,7 @@ def build(settings: Settings, *, inline_sqlite: bool = True) -> Orderbell:
         presenter=Presenter(settings.timezone),
         metrics=metrics,
         dispatcher=dispatcher,
+        acks=acks,
     )
 
 
@@ -181,6 +187,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await parts.outbox.start()
         parts.dispatcher.start()
         await parts.presence.start()
+        await parts.acks.start()
         parts.unattended.start()
         if settings.scheduled_tasks:
             parts.schedule.start()
@@ -198,6 +205,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await parts.unattended.stop()
             await parts.consoles.close()
             await parts.presence.close()
+            await parts.acks.stop()
             await parts.schedule.stop()
             await parts.dispatcher.stop()
             await parts.hub.close()
@@ -226,6 +234,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         devices,
         merchants,
         publish,
+        reports,
         shop_alerts,
         shop_orders,
         shop_status,
@@ -244,6 +253,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         devices,
         publish,
         webhooks,
+        reports,
     )
     for module in (*routers, console_socket, console_page):
         app.include_router(module.router)

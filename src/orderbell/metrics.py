@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
     from orderbell.web.live_console import LiveConsoles
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+#: Seconds from payment to acceptance: from a shop at the counter to one past its ladder.
+ACCEPT_BUCKETS = (5.0, 10.0, 20.0, 30.0, 60.0, 90.0, 120.0, 180.0, 300.0, 600.0, 900.0, 1800.0)
 
 
 class _Live(Collector):
@@ -126,6 +129,12 @@ class Metrics:
             "Alerts sent to resuming consoles from the log.",
             registry=self.registry,
         )
+        self.seconds_to_accept = Histogram(
+            "orderbell_order_accept_seconds",
+            "Seconds from payment to acceptance of the orders accepted in this process.",
+            buckets=ACCEPT_BUCKETS,
+            registry=self.registry,
+        )
         self.registry.register(_Live(hub, consoles, outbox, broker))
         hub.on_fan_out = self._fanned_out
         consoles.on_cut_off = self.slow_disconnects.inc
@@ -142,6 +151,11 @@ class Metrics:
     def _committed(self, alerts: Sequence[Alert]) -> None:
         for alert in alerts:
             self.alerts_created.labels(type=str(int(alert.type))).inc()
+
+    def order_accepted(self, paid_at: datetime | None, accepted_at: datetime | None) -> None:
+        """An order was accepted here: observe how long it waited since payment."""
+        if paid_at is not None and accepted_at is not None:
+            self.seconds_to_accept.observe(max(0.0, (accepted_at - paid_at).total_seconds()))
 
     def render(self) -> bytes:
         """The metrics in Prometheus' text format."""

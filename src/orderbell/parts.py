@@ -15,6 +15,7 @@ from orderbell.delivery.presence.registry import Presence
 from orderbell.metrics import Metrics
 from orderbell.security import TokenIssuer
 from orderbell.services.dispatcher import Dispatcher
+from orderbell.services.alert_acks import AlertAcks
 from orderbell.services.outbox import Outbox
 from orderbell.services.replay import Retention
 from orderbell.services.schedule import Schedule
@@ -43,3 +44,4 @@ class Orderbell:
     presenter: Presenter
     metrics: Metrics
     dispatcher: Dispatcher
+    acks: AlertAcks

@@ -195,6 +195,8 @@ class Order(Base):
         # The escalation ladder finds the orders whose next step is due; only
         # orders waiting to be accepted have a due time, so the index stays small.
         Index("ix_orders_escalation_due", "escalation_due_at"),
+        # The response-time report reads a shop's orders paid in a range of days.
+        Index("ix_orders_shop_checkout", "shop_id", "checkout_time"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -287,11 +287,12 @@ async def console_socket(websocket: WebSocket, sid: str) -> None:
             if not budget.take():
                 await websocket.close(CLOSE_POLICY_VIOLATION, "too many frames")
                 break
-            # A protocol-2 console may say how it is (a ``status`` frame);
-            # other text frames are ignored, as the original did.
+            # A protocol-2 console may say how it is (``status``) and what it
+            # did with an alert (``ack``); other text frames are ignored, as
+            # the original did. Routed as a live console's are.
             text = message.get("text")
             if v2 and text is not None and device is not None:
-                parts.presence.hear(device, text)
+                parts.consoles.hear(device, text)
     except WebSocketDisconnect:
         pass  # the console went away while the endpoint was sending to it
     except Exception:

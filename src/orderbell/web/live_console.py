@@ -99,6 +99,14 @@ class ConsoleHub(Protocol):
         ...
 
 
+class FrameListener(Protocol):
+    """Where a protocol-2 console's text frames go."""
+
+    def hear(self, device: Attendance, text: str) -> None:
+        """A whole text frame of the console that is ``device``."""
+        ...
+
+
 class LiveConsole(asyncio.Protocol):
     """One live console's connection: writes alert frames, reads what the console sends.
 
@@ -303,8 +311,9 @@ class LiveConsole(asyncio.Protocol):
         if not self._budget.take():
             self.close(CLOSE_POLICY_VIOLATION, "too many frames")
             return
-        # A protocol-2 console may say how it is (a ``status`` frame, which
-        # fits one frame); what else it sends is ignored, as before.
+        # A protocol-2 console may say how it is (``status``) and what it did
+        # with an alert (``ack``), each in one frame; what else it sends is
+        # ignored, as before.
         if text is not None and self._control and self._device is not None:
             self._owner.hear(self._device, text)
 
@@ -365,9 +374,12 @@ class LiveConsoles:
         heartbeat_timeout: float,
         max_message: int = MAX_CONSOLE_MESSAGE,
         presence: Presence | None = None,
+        frames: FrameListener | None = None,
     ) -> None:
         self._hub = hub
         self._presence = presence
+        # Where a protocol-2 console's text frames go (status, ack).
+        self._frames = frames
         self._interval = heartbeat
         self._timeout = heartbeat_timeout
         self.max_message = max_message
@@ -428,8 +440,11 @@ class LiveConsoles:
         self._spawn(self._hub.leave(console))
 
     def hear(self, device: Attendance, text: str) -> None:
-        """A live protocol-2 console sent a whole text frame: presence reads its status."""
-        if self._presence is not None:
+        """A protocol-2 console sent a whole text frame: routed by its ``type``
+        (``web.console_frames``); without a router, presence reads its status."""
+        if self._frames is not None:
+            self._frames.hear(device, text)
+        elif self._presence is not None:
             self._presence.hear(device, text)
 
     async def keep_alive(self) -> None:

@@ -423,11 +423,17 @@ class Presence:
         if not isinstance(frame, dict) or frame.get("type") != "status":
             return
         try:
-            status = parse_status(frame)
+            self.hear_status(attendance, frame)
         except ValueError as exc:
             log.info("ignoring a status frame of device %r: %s", attendance.device_id, exc)
-            return
-        self.report(attendance, status)
+
+    def hear_status(self, attendance: Attendance, frame: dict[str, Any]) -> None:
+        """A ``status`` frame, already parsed (``web.console_frames`` routes it here).
+
+        Raises:
+            ValueError: a field has a bad value (see ``parse_status``); nothing changes.
+        """
+        self.report(attendance, parse_status(frame))
 
     def report(self, attendance: Attendance, status: dict[str, Any]) -> None:
         """Take what a device said of itself (fields of ``parse_status``)."""

@@ -62,7 +62,10 @@ async def details(id: OrderIdPath, me: Merchant, parts: Parts) -> dict[str, Any]
 @router.put("/confirm")
 async def confirm(body: OrderId, me: Merchant, parts: Parts) -> dict[str, Any]:
     """Accept an order that waits for the shop."""
-    await orders.act_as_shop(parts.outbox, me.shop, body.id, Action.CONFIRM, merchant_id=me.user_id)
+    order = await orders.act_as_shop(
+        parts.outbox, me.shop, body.id, Action.CONFIRM, merchant_id=me.user_id
+    )
+    parts.metrics.order_accepted(order.checkout_time, order.accepted_at)
     return ok()
 
 

@@ -31,6 +31,7 @@ def upgrade() -> None:
         )
         batch_op.add_column(sa.Column("escalation_due_at", sa.DateTime(), nullable=True))
         batch_op.create_index("ix_orders_escalation_due", ["escalation_due_at"], unique=False)
+        batch_op.create_index("ix_orders_shop_checkout", ["shop_id", "checkout_time"], unique=False)
     op.execute(
         "UPDATE orders SET escalation_due_at = COALESCE(checkout_time, order_time) WHERE status = 2"
     )
@@ -135,6 +136,7 @@ def downgrade() -> None:
         batch_op.drop_column("first_rung_at")
         batch_op.drop_column("first_shown_at")
     with op.batch_alter_table("orders", schema=None) as batch_op:
+        batch_op.drop_index("ix_orders_shop_checkout")
         batch_op.drop_index("ix_orders_escalation_due")
         batch_op.drop_column("escalation_due_at")
         batch_op.drop_column("escalation_notified")

@@ -9,6 +9,7 @@ import { clampRepeat, cleanDeviceName, loadPrefs, savePrefs } from "./prefs.js";
 import { Ringer } from "./ringer.js";
 import { ShopConsole, isShopOrder } from "./shop-console.js";
 import { Sound } from "./sound.js";
+import { TodayPanel } from "./today.js";
 
 const SESSION_KEY = "orderbell.console.session";
 const SID_KEY = "orderbell.console.sid";
@@ -30,6 +31,7 @@ let openAlerts = [];
 let toastTimer = null;
 let rejecting = null;
 let presence = null; // the latest presence frame: the shop's devices
+let today = null; // the "today" panel, while logged in
 
 // --- session -------------------------------------------------------------
 
@@ -93,6 +95,8 @@ function start(session) {
   board.clear();
   shop = new ShopConsole({ base, session, sid: consoleId(), deviceId: deviceId(), board, sound, ringer, ui });
   shop.start();
+  today = new TodayPanel($("today"), { api: shop.api, lang: () => prefs.lang });
+  today.start();
   renderSound();
 }
 
@@ -100,6 +104,8 @@ function start(session) {
 function end(message = "") {
   if (shop) shop.stop();
   shop = null;
+  if (today) today.stop();
+  today = null;
   ringer.stop();
   sessionStorage.removeItem(SESSION_KEY);
   board.clear();
@@ -313,6 +319,7 @@ function setLanguage(lang) {
   renderAttention(openAlerts.length);
   renderNotificationState();
   renderDevices(presence);
+  if (today) today.render();
   if (!$("login-submit").disabled) $("login-submit").textContent = t("login");
 }
 

@@ -1,6 +1,7 @@
 // One logged-in shop console: the alert stream, which alerts are still open,
 // the board's orders, and what rings. The page (app.js) owns the views.
 
+import { Acks } from "./acks.js";
 import { AlertStream } from "./alert-stream.js";
 import { Api } from "./api.js";
 import { tail } from "./board.js";
@@ -75,6 +76,10 @@ export class ShopConsole {
         refused: (code) => this.refused(code),
       },
     });
+    // When this console showed and rang each alert, for the shop's report.
+    this.acks = new Acks((frame) => this.stream.send(frame));
+    this.onVisible = () => this.acks.shown(this.open.values());
+    this.offPlay = null;
   }
 
   start() {
@@ -82,12 +87,23 @@ export class ShopConsole {
     // what changes until the socket is live shows up in `synced`.
     this.reload();
     this.stream.start();
+    document.addEventListener("visibilitychange", this.onVisible);
+    this.offPlay = this.sound.onPlay((kind) => this.rang(kind));
   }
 
   stop() {
     this.stopped = true;
     this.stream.stop();
     this.ringer.stop();
+    document.removeEventListener("visibilitychange", this.onVisible);
+    if (this.offPlay) this.offPlay();
+  }
+
+  /** A chime of `kind` played: the open alerts it rang for have been rung. */
+  rang(kind) {
+    if (this.stopped || kind === "check") return;
+    const type = kind === "reminder" ? REMINDER : NEW_ORDER;
+    this.acks.rung([...this.open.values()].filter((a) => a.type === type));
   }
 
   /** Tell the server (and so the shop's other devices) this device's state. */
@@ -204,6 +220,7 @@ export class ShopConsole {
     this.board.setFlags(flags);
     const alerts = [...this.open.values()].sort((a, b) => b.seq - a.seq);
     this.ui.notices(alerts);
+    this.acks.shown(alerts);
     this.ui.attention(alerts.length);
     this.ringer.update(this.ringing);
     for (const alert of own) {

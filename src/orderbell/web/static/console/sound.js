@@ -23,6 +23,7 @@ export class Sound {
     this.master = null;
     this.freeAt = 0;
     this.listeners = new Set();
+    this.players = new Set();
   }
 
   /** "on", "off" (not yet allowed by the browser) or "muted". */
@@ -37,6 +38,12 @@ export class Sound {
 
   onChange(listener) {
     this.listeners.add(listener);
+  }
+
+  /** Call `listener(kind)` each time a chime really plays; returns a function that stops it. */
+  onPlay(listener) {
+    this.players.add(listener);
+    return () => this.players.delete(listener);
   }
 
   changed() {
@@ -100,6 +107,7 @@ export class Sound {
       end = Math.max(end, offset + length);
     }
     this.freeAt = start + end + 0.08;
+    for (const listener of this.players) listener(kind);
     return Math.round((start + end - now) * 1000) + 40;
   }
 
