@@ -25,8 +25,8 @@ from orderbell.metrics import Metrics
 from orderbell.parts import Orderbell
 from orderbell.protocol import MAX_CONSOLE_MESSAGE
 from orderbell.security import TokenIssuer
-from orderbell.services.dispatcher import Dispatcher
 from orderbell.services.alert_acks import AlertAcks
+from orderbell.services.dispatcher import Dispatcher
 from orderbell.services.outbox import Outbox
 from orderbell.services.replay import LogSource, Retention
 from orderbell.services.schedule import Schedule

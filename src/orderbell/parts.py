@@ -14,8 +14,8 @@ from orderbell.delivery.hub import Hub
 from orderbell.delivery.presence.registry import Presence
 from orderbell.metrics import Metrics
 from orderbell.security import TokenIssuer
-from orderbell.services.dispatcher import Dispatcher
 from orderbell.services.alert_acks import AlertAcks
+from orderbell.services.dispatcher import Dispatcher
 from orderbell.services.outbox import Outbox
 from orderbell.services.replay import Retention
 from orderbell.services.schedule import Schedule
