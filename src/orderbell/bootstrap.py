@@ -10,16 +10,19 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from typing import Any
 
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbell import __version__
 from orderbell.broker import create_broker
 from orderbell.delivery.hub import Hub
 from orderbell.delivery.presence import create_presence
+from orderbell.domain.events import Event
 from orderbell.logs import install_filters
 from orderbell.metrics import Metrics
 from orderbell.parts import Orderbell
@@ -28,6 +31,7 @@ from orderbell.security import TokenIssuer
 from orderbell.services.alert_acks import AlertAcks
 from orderbell.services.dispatcher import Dispatcher
 from orderbell.services.outbox import Outbox
+from orderbell.services.push import Push
 from orderbell.services.replay import LogSource, Retention
 from orderbell.services.schedule import Schedule
 from orderbell.services.staff import merchant_name
@@ -99,7 +103,14 @@ def build(settings: Settings, *, inline_sqlite: bool = True) -> Orderbell:
         heartbeat_timeout=settings.heartbeat_timeout_seconds,
         max_message=MAX_CONSOLE_MESSAGE,
     )
-    dispatcher = outgoing_dispatcher(settings, outbox)
+    push = Push(
+        database,
+        after=settings.push_after_seconds,
+        interval=settings.push_check_seconds,
+        ttl=settings.push_ttl_seconds,
+    )
+    dispatcher = outgoing_dispatcher(settings, outbox, push)
+    push.poke = dispatcher.poke
     metrics = Metrics(hub, consoles, outbox, broker)
     metrics.watch_dispatcher(dispatcher)
     return Orderbell(
@@ -136,13 +147,15 @@ def build(settings: Settings, *, inline_sqlite: bool = True) -> Orderbell:
         metrics=metrics,
         dispatcher=dispatcher,
         acks=acks,
+        push=push,
     )
 
 
-def outgoing_dispatcher(settings: Settings, outbox: Outbox) -> Dispatcher:
-    """The dispatcher of outgoing rows with its senders (webhooks), wired to the outbox:
+def outgoing_dispatcher(settings: Settings, outbox: Outbox, push: Push | None = None) -> Dispatcher:
+    """The dispatcher of outgoing rows with its senders (webhooks, push), wired to the outbox:
     events become rows in their transaction, and a commit that wrote some wakes it."""
     from orderbell.domain.retries import RetryPolicy
+    from orderbell.services.push import PushSender
     from orderbell.services.webhooks import WebhookSender
     from orderbell.storage import outgoing
 
@@ -153,9 +166,18 @@ def outgoing_dispatcher(settings: Settings, outbox: Outbox) -> Dispatcher:
         disable_after=timedelta(hours=settings.webhook_disable_after_hours),
         connections=settings.webhook_max_in_flight,
     )
+    senders: dict[str, Any] = {webhooks.kind: webhooks}
+    if push is not None:
+        senders[PushSender.kind] = PushSender(
+            push,
+            contact=settings.push_contact,
+            ttl=settings.push_ttl_seconds,
+            timeout=settings.webhook_timeout_seconds,
+            allow_private=settings.push_allow_private,
+        )
     dispatcher = Dispatcher(
         outbox,
-        {webhooks.kind: webhooks},
+        senders,
         retry=RetryPolicy(
             scale=settings.webhook_retry_scale,
             give_up_after=timedelta(hours=settings.webhook_give_up_hours),
@@ -167,6 +189,14 @@ def outgoing_dispatcher(settings: Settings, outbox: Outbox) -> Dispatcher:
         stop_timeout=settings.webhook_timeout_seconds + 1,
     )
     outbox.record_events = outgoing.record_events
+    if push is not None:
+        # An order accepted after its alert was pushed closes the notification too.
+        async def record_events(session: AsyncSession, events: Sequence[Event]) -> int:
+            return await outgoing.record_events(session, events) + await push.record_handled(
+                session, events
+            )
+
+        outbox.record_events = record_events
     outbox.on_outgoing = dispatcher.poke
     return dispatcher
 
@@ -186,6 +216,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await parts.broker.connect()
         await parts.outbox.start()
         parts.dispatcher.start()
+        await parts.push.start()
         await parts.presence.start()
         await parts.acks.start()
         parts.unattended.start()
@@ -207,6 +238,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await parts.presence.close()
             await parts.acks.stop()
             await parts.schedule.stop()
+            await parts.push.stop()
             await parts.dispatcher.stop()
             await parts.hub.close()
             await parts.outbox.stop()
@@ -234,6 +266,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         devices,
         merchants,
         publish,
+        push_api,
         reports,
         shop_alerts,
         shop_orders,
@@ -253,6 +286,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         devices,
         publish,
         webhooks,
+        push_api,
         reports,
     )
     for module in (*routers, console_socket, console_page):

@@ -17,6 +17,7 @@ from orderbell.security import TokenIssuer
 from orderbell.services.alert_acks import AlertAcks
 from orderbell.services.dispatcher import Dispatcher
 from orderbell.services.outbox import Outbox
+from orderbell.services.push import Push
 from orderbell.services.replay import Retention
 from orderbell.services.schedule import Schedule
 from orderbell.services.unattended import UnattendedShops
@@ -45,3 +46,4 @@ class Orderbell:
     metrics: Metrics
     dispatcher: Dispatcher
     acks: AlertAcks
+    push: Push
