@@ -331,6 +331,17 @@ async def sweep(
     sweep did not run for a while) is marked without a push.
     """
     now = now or utcnow()
+    unseen = (
+        _ALERTS.c.pushed_at.is_(None),
+        _ALERTS.c.first_shown_at.is_(None),
+        _ALERTS.c.handled_at.is_(None),
+        _ALERTS.c.created_at <= now - after,
+    )
+    # Mostly there is nothing to do: a read (the partial index of alerts not
+    # yet dealt with) rather than a write transaction every turn.
+    async with database.sessions() as session:
+        if await session.scalar(select(_ALERTS.c.id).where(*unseen).limit(1)) is None:
+            return 0
     total = 0
     # Every round marks the alerts it took, so they never match again; the
     # bound only guards against a mistake in that.
@@ -348,12 +359,7 @@ async def sweep(
                         _ALERTS.c.content,
                         _ALERTS.c.created_at,
                     )
-                    .where(
-                        _ALERTS.c.pushed_at.is_(None),
-                        _ALERTS.c.first_shown_at.is_(None),
-                        _ALERTS.c.handled_at.is_(None),
-                        _ALERTS.c.created_at <= now - after,
-                    )
+                    .where(*unseen)
                     .order_by(_ALERTS.c.created_at)
                     .limit(batch)
                     .with_for_update(skip_locked=True)

@@ -6,6 +6,8 @@ import { Board, tail } from "./board.js";
 import { el, replaceChildren } from "./dom.js";
 import { HTML_LANG, SPEECH_LANG, applyTranslations, translator } from "./i18n.js";
 import { clampRepeat, cleanDeviceName, loadPrefs, savePrefs } from "./prefs.js";
+import { Pwa, focusWhenShown } from "./pwa.js";
+import { Readiness } from "./readiness.js";
 import { Ringer } from "./ringer.js";
 import { ShopConsole, isShopOrder } from "./shop-console.js";
 import { Sound } from "./sound.js";
@@ -32,6 +34,8 @@ let toastTimer = null;
 let rejecting = null;
 let presence = null; // the latest presence frame: the shop's devices
 let today = null; // the "today" panel, while logged in
+let readiness = null; // the shift overlay, wake lock and readiness panel (readiness.js)
+const pwa = new Pwa({ base, onOpenOrder: (id) => board.focus(id), onChange: () => readiness?.refresh() });
 
 // --- session -------------------------------------------------------------
 
@@ -98,6 +102,10 @@ function start(session) {
   today = new TodayPanel($("today"), { api: shop.api, lang: () => prefs.lang });
   today.start();
   renderSound();
+  readiness.start();
+  pwa.subscribe(shop.api, deviceId());
+  const wanted = pwa.takeOrderFromUrl();
+  if (wanted) focusWhenShown(wanted, (id) => board.focus(id));
 }
 
 /** Leave the console: logout, or the server refused the token. */
@@ -106,6 +114,7 @@ function end(message = "") {
   shop = null;
   if (today) today.stop();
   today = null;
+  readiness.stop();
   ringer.stop();
   sessionStorage.removeItem(SESSION_KEY);
   board.clear();
@@ -138,6 +147,7 @@ const ui = {
     notifications: "Notification" in window ? Notification.permission : "denied",
     volume: prefs.muted ? 0 : prefs.volume,
     appVersion: APP_VERSION,
+    ...(readiness ? readiness.status() : {}),
   }),
   presence: (frame) => renderDevices(frame),
 };
@@ -169,6 +179,7 @@ function renderDevices(frame) {
     warnings.map((text) => el("li", { class: "device-warning" }, text)),
   );
   list.hidden = warnings.length === 0;
+  readiness?.showOthers(frame.devices || [], me);
 }
 
 function renderConnection() {
@@ -430,7 +441,28 @@ function reportStatus() {
   if (shop) shop.reportStatus();
 }
 
+/** The full alert, as an order rings: the chime and the spoken line. */
+async function testRing() {
+  await enableSound();
+  sound.announce("order", t("speakNew"), SPEECH_LANG[prefs.lang]);
+}
+
 function boot() {
+  readiness = new Readiness({
+    lang: () => prefs.lang,
+    active: () => Boolean(shop),
+    sound,
+    muted: () => prefs.muted,
+    volume: () => prefs.volume,
+    connection: () => connection.state,
+    enableSound,
+    testRing,
+    reportStatus,
+    pwa,
+    subscribePush: () => shop && pwa.subscribe(shop.api, deviceId()),
+  });
+  pwa.register();
+  pwa.watchServer(() => readiness.offlineText());
   $("settings-volume").value = String(Math.round(prefs.volume * 100));
   $("settings-device-name").value = prefs.deviceName;
   $("settings-mute").checked = prefs.muted;
