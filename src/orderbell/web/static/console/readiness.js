@@ -97,6 +97,8 @@ export class ScreenLock {
     this.onChange = onChange;
     this.sentinel = null;
     this.pending = false;
+    /** Whether the console runs (logged in): only then is the screen kept on. */
+    this.wanted = false;
     const saved = localStorage.getItem(WAKE_KEY);
     this.enabled = saved === null ? isTablet() : saved === "on";
     document.addEventListener("visibilitychange", () => {
@@ -120,7 +122,7 @@ export class ScreenLock {
   }
 
   async acquire() {
-    if (!this.enabled || !this.supported || this.held || this.pending) return;
+    if (!this.wanted || !this.enabled || !this.supported || this.held || this.pending) return;
     if (document.visibilityState !== "visible") return;
     this.pending = true;
     try {
@@ -226,6 +228,7 @@ export class Readiness {
   }
 
   start() {
+    this.lock.wanted = true;
     this.lock.acquire();
     clearInterval(this.timer);
     this.timer = setInterval(() => this.refresh(), 1000);
@@ -235,6 +238,7 @@ export class Readiness {
   stop() {
     clearInterval(this.timer);
     this.timer = null;
+    this.lock.wanted = false;
     this.lock.release();
     this.refresh();
   }
