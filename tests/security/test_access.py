@@ -93,6 +93,16 @@ def _victim_order(w: World, target: int | None, key: str = "paid") -> int:
     return int(getattr(w, key)["id"]) if target is None else target
 
 
+# A browser's push subscription (PushSubscription.toJSON()) and its device.
+PUSH_SUBSCRIPTION = {
+    "endpoint": "https://push.example.com/send/abc",
+    "keys": {
+        "p256dh": "BAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0-P0A",
+        "auth": "AAECAwQFBgcICQoLDA0ODw",
+    },
+    "deviceId": "tablet",
+}
+
 OPERATIONS = [
     # Customers.
     Op(
@@ -188,6 +198,21 @@ OPERATIONS = [
     Op("GET", "/admin/shop/status/detail", "merchant", _fixed("/admin/shop/status/detail")),
     Op("GET", "/admin/shop/status/history", "merchant", _fixed("/admin/shop/status/history")),
     Op("GET", "/admin/shop/devices", "merchant", _fixed("/admin/shop/devices")),
+    Op("GET", "/admin/push/key", "merchant", _fixed("/admin/push/key")),
+    Op("GET", "/admin/push/subscriptions", "merchant", _fixed("/admin/push/subscriptions")),
+    Op(
+        "POST",
+        "/admin/push/subscriptions",
+        "merchant",
+        _fixed("/admin/push/subscriptions", PUSH_SUBSCRIPTION),
+    ),
+    Op(
+        "DELETE",
+        "/admin/push/subscriptions/{subscription_id}",
+        "merchant",
+        lambda w, t: (f"/admin/push/subscriptions/{t or 1}", None),
+        404,
+    ),
     Op(
         "PUT",
         "/admin/alert/dismiss",
@@ -324,6 +349,7 @@ LISTINGS = [
     ("merchant", "/admin/alert/unhandled"),
     ("merchant", "/admin/shop/status/history"),
     ("merchant", "/admin/shop/devices"),
+    ("merchant", "/admin/push/subscriptions"),
 ]
 
 

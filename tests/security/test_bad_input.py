@@ -438,6 +438,14 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
     "PUT /admin/order/cancel": {"id": 1, "cancelReason": "打烊"},
     "PUT /admin/alert/reply": {"orderId": 1, "reply": "cooking"},
     "PUT /admin/alert/dismiss": {"seq": 1},
+    "POST /admin/push/subscriptions": {
+        "endpoint": "https://push.example.com/send/abc",
+        "keys": {
+            "p256dh": "BAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0-P0A",
+            "auth": "AAECAwQFBgcICQoLDA0ODw",
+        },
+        "deviceId": "tablet",
+    },
     "POST /api/v1/shops/{shop_id}/alerts": {"type": 1, "orderNumber": "EXT-1"},
 }
 
