@@ -10,30 +10,33 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import cast
 from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbell import __version__
 from orderbell.broker import create_broker
 from orderbell.delivery.hub import Hub
 from orderbell.delivery.presence import create_presence
 from orderbell.domain.escalation import Ladder
+from orderbell.domain.events import Event
 from orderbell.logs import install_filters
 from orderbell.metrics import Metrics
 from orderbell.parts import Orderbell
 from orderbell.protocol import MAX_CONSOLE_MESSAGE
 from orderbell.security import TokenIssuer
 from orderbell.services.alert_acks import AlertAcks
-from orderbell.services.dispatcher import Dispatcher
+from orderbell.services.dispatcher import Dispatcher, Sender
 from orderbell.services.escalation import Escalation
 from orderbell.services.outbox import Outbox
 from orderbell.services.printing.part import Printing
 from orderbell.services.printing.sender import PRINT_DELAYS, EscposSender
+from orderbell.services.push import Push
 from orderbell.services.replay import LogSource, Retention
 from orderbell.services.schedule import Schedule
 from orderbell.services.staff import merchant_name
@@ -106,7 +109,14 @@ def build(settings: Settings, *, inline_sqlite: bool = True) -> Orderbell:
         heartbeat_timeout=settings.heartbeat_timeout_seconds,
         max_message=MAX_CONSOLE_MESSAGE,
     )
-    dispatcher = outgoing_dispatcher(settings, outbox)
+    push = Push(
+        database,
+        after=settings.push_after_seconds,
+        interval=settings.push_check_seconds,
+        ttl=settings.push_ttl_seconds,
+    )
+    dispatcher = outgoing_dispatcher(settings, outbox, push)
+    push.poke = dispatcher.poke
     printing = Printing(
         outbox,
         cast(EscposSender, dispatcher.senders[PRINT]),
@@ -163,15 +173,18 @@ def build(settings: Settings, *, inline_sqlite: bool = True) -> Orderbell:
         acks=acks,
         dispatcher=dispatcher,
         printing=printing,
+        push=push,
     )
 
 
-def outgoing_dispatcher(settings: Settings, outbox: Outbox) -> Dispatcher:
-    """The dispatcher of outgoing rows with its senders (webhooks, ESC/POS print jobs),
-    wired to the outbox: events become rows in their transaction (an accepted order
-    a print job per printer), and a commit that wrote some wakes it."""
+def outgoing_dispatcher(settings: Settings, outbox: Outbox, push: Push | None = None) -> Dispatcher:
+    """The dispatcher of outgoing rows with its senders (webhooks, ESC/POS print jobs,
+    Web Push), wired to the outbox: events become rows in their transaction (an
+    accepted order a print job per printer, and a push that closes its notification),
+    and a commit that wrote some wakes it."""
     from orderbell.domain.retries import RetryPolicy
     from orderbell.services.printing.jobs import with_print_jobs
+    from orderbell.services.push import PushSender
     from orderbell.services.webhooks import WebhookSender
     from orderbell.storage import outgoing
 
@@ -188,9 +201,18 @@ def outgoing_dispatcher(settings: Settings, outbox: Outbox) -> Dispatcher:
         timeout=settings.printer_timeout_seconds,
         status_timeout=settings.printer_status_timeout_seconds,
     )
+    senders: dict[str, Sender] = {webhooks.kind: webhooks, printer_sender.kind: printer_sender}
+    if push is not None:
+        senders[PushSender.kind] = PushSender(
+            push,
+            contact=settings.push_contact,
+            ttl=settings.push_ttl_seconds,
+            timeout=settings.webhook_timeout_seconds,
+            allow_private=settings.push_allow_private,
+        )
     dispatcher = Dispatcher(
         outbox,
-        {webhooks.kind: webhooks, printer_sender.kind: printer_sender},
+        senders,
         retry=RetryPolicy(
             scale=settings.webhook_retry_scale,
             give_up_after=timedelta(hours=settings.webhook_give_up_hours),
@@ -210,7 +232,14 @@ def outgoing_dispatcher(settings: Settings, outbox: Outbox) -> Dispatcher:
             )
         },
     )
-    outbox.record_events = with_print_jobs(outgoing.record_events)
+    record = with_print_jobs(outgoing.record_events)
+    outbox.record_events = record
+    if push is not None:
+        # An order accepted after its alert was pushed closes the notification too.
+        async def record_events(session: AsyncSession, events: Sequence[Event]) -> int:
+            return int(await record(session, events)) + await push.record_handled(session, events)
+
+        outbox.record_events = record_events
     outbox.on_outgoing = dispatcher.poke
     return dispatcher
 
@@ -234,6 +263,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await parts.acks.start()
         parts.unattended.start()
         parts.printing.start()
+        await parts.push.start()
         if settings.scheduled_tasks:
             parts.schedule.start()
             parts.escalation.start()
@@ -250,6 +280,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             keepalive.cancel()
             await parts.unattended.stop()
             await parts.printing.stop()
+            await parts.push.stop()
             await parts.consoles.close()
             await parts.presence.close()
             await parts.acks.stop()
@@ -284,6 +315,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         merchants,
         printing,
         publish,
+        push_api,
         reports,
         shop_alerts,
         shop_orders,
@@ -312,6 +344,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         publish,
         reports,
         webhooks,
+        push_api,
     )
     for module in (*routers, console_socket, console_page):
         app.include_router(module.router)

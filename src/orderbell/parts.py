@@ -19,6 +19,7 @@ from orderbell.services.dispatcher import Dispatcher
 from orderbell.services.escalation import Escalation
 from orderbell.services.outbox import Outbox
 from orderbell.services.printing.part import Printing
+from orderbell.services.push import Push
 from orderbell.services.replay import Retention
 from orderbell.services.schedule import Schedule
 from orderbell.services.unattended import UnattendedShops
@@ -49,3 +50,4 @@ class Orderbell:
     acks: AlertAcks
     dispatcher: Dispatcher
     printing: Printing
+    push: Push

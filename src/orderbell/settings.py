@@ -252,6 +252,37 @@ class Settings(BaseSettings):
             "this; keep it well above the timeout."
         ),
     )
+    push_after_seconds: float = Field(
+        10.0,
+        gt=0,
+        description=(
+            "An alert no visible console has shown this long after it was raised is sent "
+            "as a Web Push notification to the shop's subscribed devices."
+        ),
+    )
+    push_check_seconds: float = Field(
+        1.0, gt=0, le=60, description="How often alerts due for a push are looked for."
+    )
+    push_ttl_seconds: int = Field(
+        600,
+        ge=0,
+        description=(
+            "How long the push service keeps a notification for a device that is offline "
+            "(its TTL); an undelivered push older than this is given up."
+        ),
+    )
+    push_contact: str = Field(
+        "mailto:push@orderbell.invalid",
+        pattern=r"^(mailto:\S+@\S+|https://\S+)$",
+        description="Who runs this deployment (mailto: or https:), sent to push services (VAPID sub).",
+    )
+    push_allow_private: bool = Field(
+        False,
+        description=(
+            "Let push subscriptions name http:// or loopback/private push services (tests); "
+            "otherwise only https:// on public addresses."
+        ),
+    )
 
     printer_timeout_seconds: float = Field(
         5.0, gt=0, le=60, description="Seconds one attempt to print on an ESC/POS printer may take."

@@ -75,7 +75,9 @@ class Console:
 
     async def enable_sound(self) -> None:
         await expect(self.page.locator("#sound-gate")).to_be_visible()
-        await self.page.click("#enable-sound")
+        # The "start the shift" overlay covers the page until sound is on: one tap.
+        await expect(self.page.locator("#shift-overlay")).to_be_visible()
+        await self.page.click("#shift-overlay")
         await expect(self.page.locator("#sound-status")).to_have_attribute("data-state", "on")
         await expect(self.page.locator("#sound-gate")).to_be_hidden()
 

@@ -70,6 +70,7 @@ async def test_a_paid_order_shows_a_card_rings_and_speaks(
     await expect(page.locator("#sound-gate")).to_be_visible()
     await expect(page.locator("#login-view")).to_be_hidden()
 
+    await console.enable_sound()  # the "start the shift" overlay: one tap
     await page.click("#logout")
     await expect(page.locator("#login-view")).to_be_visible()
     await page.reload()
@@ -151,6 +152,7 @@ async def test_rejecting_asks_for_a_reason_and_sends_it(
     kit = await new_shop(server.database_url)
     console = await Console.open(browser, server)
     await console.login(kit.username)
+    await console.enable_sound()
     order = await paid_order(api, kit)
     card = console.card(order["id"])
     await expect(card.locator(".flag-new")).to_be_visible()
@@ -242,6 +244,7 @@ async def test_settings_are_remembered_and_mute_silences_alerts(
     console = await Console.open(browser, server)
     page = console.page
     await console.login(kit.username)
+    await console.enable_sound()
     await console.set_language("en")
     await page.locator("#settings-volume").fill("40")
     await page.check("#settings-mute")
@@ -266,7 +269,7 @@ async def test_settings_are_remembered_and_mute_silences_alerts(
     await console.open_settings()
     await page.uncheck("#settings-mute")
     await expect(page.locator("#sound-status")).to_have_text("Sound: OFF")
-    await page.click("#enable-sound")
+    await page.click("#shift-overlay")
     # Switching sound on while an order waits rings for it at once.
     await console.wait_chimes("order", 1)
     await page.click("#settings-test")

@@ -39,7 +39,7 @@ async def test_every_device_sees_the_count_and_that_the_kitchen_tablets_sound_is
         await expect(kitchen.page.locator("#device-warnings")).to_be_hidden()
 
         # Sound on in the kitchen: the warning goes away everywhere.
-        await kitchen.page.click("#sound-status")
+        await kitchen.page.click("#shift-overlay")
         await expect(kitchen.page.locator("#sound-status")).to_have_attribute("data-state", "on")
         await expect(front.page.locator("#device-warnings")).to_be_hidden()
 

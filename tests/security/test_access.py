@@ -93,6 +93,16 @@ def _victim_order(w: World, target: int | None, key: str = "paid") -> int:
     return int(getattr(w, key)["id"]) if target is None else target
 
 
+# A browser's push subscription (PushSubscription.toJSON()) and its device.
+PUSH_SUBSCRIPTION = {
+    "endpoint": "https://push.example.com/send/abc",
+    "keys": {
+        "p256dh": "BAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0-P0A",
+        "auth": "AAECAwQFBgcICQoLDA0ODw",
+    },
+    "deviceId": "tablet",
+}
+
 OPERATIONS = [
     # Customers.
     Op(
@@ -196,6 +206,21 @@ OPERATIONS = [
         "/admin/shop/escalation",
         "merchant",
         _fixed("/admin/shop/escalation", {"warnSeconds": 30}),
+    ),
+    Op("GET", "/admin/push/key", "merchant", _fixed("/admin/push/key")),
+    Op("GET", "/admin/push/subscriptions", "merchant", _fixed("/admin/push/subscriptions")),
+    Op(
+        "POST",
+        "/admin/push/subscriptions",
+        "merchant",
+        _fixed("/admin/push/subscriptions", PUSH_SUBSCRIPTION),
+    ),
+    Op(
+        "DELETE",
+        "/admin/push/subscriptions/{subscription_id}",
+        "merchant",
+        lambda w, t: (f"/admin/push/subscriptions/{t or 1}", None),
+        404,
     ),
     Op(
         "PUT",
@@ -374,6 +399,7 @@ LISTINGS = [
     ("merchant", "/admin/webhooks"),
     ("merchant", "/admin/webhooks/deliveries"),
     ("merchant", f"/admin/webhooks/deliveries?endpointId={NOWHERE}"),
+    ("merchant", "/admin/push/subscriptions"),
 ]
 
 

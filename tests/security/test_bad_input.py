@@ -441,6 +441,14 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
     "PUT /admin/alert/reply": {"orderId": 1, "reply": "cooking"},
     "PUT /admin/alert/dismiss": {"seq": 1},
     "PUT /admin/shop/escalation": {"warnSeconds": 60},
+    "POST /admin/push/subscriptions": {
+        "endpoint": "https://push.example.com/send/abc",
+        "keys": {
+            "p256dh": "BAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0-P0A",
+            "auth": "AAECAwQFBgcICQoLDA0ODw",
+        },
+        "deviceId": "tablet",
+    },
     "POST /api/v1/shops/{shop_id}/alerts": {"type": 1, "orderNumber": "EXT-1"},
     "POST /admin/webhooks": {"url": "https://example.com/hook", "events": ["order.paid"]},
     "POST /admin/printers": {"kind": "escpos-tcp", "address": "10.0.0.5:9100", "width": 80},

@@ -90,6 +90,10 @@ def test_a_device_lists_null_status_until_reported() -> None:
         "notifications": None,
         "volume": None,
         "appVersion": None,
+        "ready": None,
+        "wakeLock": None,
+        "push": None,
+        "problems": None,
     }
     attendance.status = {"sound": True, "volume": 0.25}
     device = attendance.device()

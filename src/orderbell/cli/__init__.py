@@ -3,7 +3,7 @@
 One module per audience: ``server`` runs and prepares a server (``serve``,
 ``db upgrade``, ``demo``), ``admin`` sets shops up (``shop``, ``merchant``),
 ``client`` is a shop's staff at a terminal (``listen``, ``order``), ``webhooks``
-the deployment's webhook endpoints (``webhook``). This
+the deployment's webhook endpoints (``webhook``), ``push`` its Web Push key. This
 module puts them under one command; ``main`` is the console script.
 """
 
@@ -13,6 +13,7 @@ import typer
 
 from orderbell.cli.admin import merchant_app, printer_app, shop_app
 from orderbell.cli.client import listen, order_app
+from orderbell.cli.push import push_app
 from orderbell.cli.server import db_app, demo, export_settings, serve
 from orderbell.cli.webhooks import webhook_app
 
@@ -32,6 +33,7 @@ app.add_typer(merchant_app, name="merchant")
 app.add_typer(printer_app, name="printer")
 app.add_typer(order_app, name="order")
 app.add_typer(webhook_app, name="webhook")
+app.add_typer(push_app, name="push")
 
 
 def main() -> None:

@@ -256,6 +256,9 @@ class OrderDetail(Base):
     amount: Mapped[Decimal] = mapped_column(Money())
 
 
+_PUSH_DUE = "pushed_at IS NULL AND first_shown_at IS NULL AND handled_at IS NULL"
+
+
 class AlertRow(Base):
     """The alert log: one row per alert, written with the order change that causes it.
 
@@ -269,6 +272,13 @@ class AlertRow(Base):
         UniqueConstraint("shop_id", "seq"),
         Index("ix_alert_unpublished", "published_at", "id"),
         Index("ix_alert_order", "order_id", "type"),
+        # Only alerts the push sweep may still have to push: a short index.
+        Index(
+            "ix_alert_push_due",
+            "created_at",
+            sqlite_where=text(_PUSH_DUE),
+            postgresql_where=text(_PUSH_DUE),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -292,6 +302,9 @@ class AlertRow(Base):
     #: (protocol-2 ``ack`` frames): when a person could first have seen or heard it.
     first_shown_at: Mapped[datetime | None] = mapped_column(default=None)
     first_rung_at: Mapped[datetime | None] = mapped_column(default=None)
+    #: When the push sweep dealt with the alert (nobody had shown it in time:
+    #: pushed to the shop's subscriptions, if any); never looked at again.
+    pushed_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class ApiKey(Base):
@@ -457,3 +470,32 @@ class Printer(Base):
     status_detail: Mapped[str | None] = mapped_column(String(64), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     removed_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class PushKey(Base):
+    """The deployment's VAPID key pair (RFC 8292): one row, made on first start, kept."""
+
+    __tablename__ = "push_key"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: PEM of the P-256 private key.
+    private_pem: Mapped[str] = mapped_column(Text)
+    #: The public key as browsers take it: the uncompressed point, base64url.
+    public_key: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PushSubscription(Base):
+    """A browser's Web Push subscription, of one device of a shop."""
+
+    __tablename__ = "push_subscription"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchant.id"))
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shop.id"), index=True)
+    device_id: Mapped[str] = mapped_column(String(64))
+    endpoint: Mapped[str] = mapped_column(String(2048), unique=True)
+    p256dh: Mapped[str] = mapped_column(String(128))
+    auth: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_success_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -47,7 +47,19 @@ NOTIFICATIONS = ("granted", "denied", "default")
 MAX_DEVICE_ID = 64
 MAX_APP_VERSION = 64
 #: Status fields, in the order a device lists them; null until reported.
-STATUS_FIELDS = ("sound", "visible", "notifications", "volume", "appVersion")
+STATUS_FIELDS = (
+    "sound",
+    "visible",
+    "notifications",
+    "volume",
+    "appVersion",
+    "ready",
+    "wakeLock",
+    "push",
+    "problems",
+)
+#: What a console may name among ``problems``: the readiness checks that failed.
+READINESS_PROBLEMS = ("sound", "volume", "notifications", "push", "wakeLock", "connection")
 
 Kind = Literal["browser", "listener", "sdk"]
 
@@ -72,6 +84,10 @@ class Device(TypedDict):
     notifications: str | None
     volume: float | None
     appVersion: str | None
+    ready: bool | None
+    wakeLock: bool | None
+    push: bool | None
+    problems: list[str] | None
 
 
 def _iso(seconds: float) -> str:
@@ -112,7 +128,7 @@ def parse_status(frame: dict[str, Any]) -> dict[str, Any]:
     is then refused.
     """
     status: dict[str, Any] = {}
-    for name in ("sound", "visible"):
+    for name in ("sound", "visible", "ready", "wakeLock", "push"):
         if name in frame:
             value = frame[name]
             if not isinstance(value, bool):
@@ -138,6 +154,16 @@ def parse_status(frame: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(value, str) or len(value) > MAX_APP_VERSION:
             raise ValueError(f"appVersion must be a string of at most {MAX_APP_VERSION} characters")
         status["appVersion"] = value
+    if "problems" in frame:
+        value = frame["problems"]
+        if (
+            not isinstance(value, list)
+            or len(value) > len(READINESS_PROBLEMS)
+            or any(p not in READINESS_PROBLEMS for p in value)
+        ):
+            raise ValueError("problems must be a list of: " + ", ".join(READINESS_PROBLEMS))
+        # The constants, not the frame's copies; once each, in the checks' order.
+        status["problems"] = [p for p in READINESS_PROBLEMS if p in value]
     return status
 
 
@@ -196,6 +222,10 @@ class Attendance:
             "notifications": status.get("notifications"),
             "volume": status.get("volume"),
             "appVersion": status.get("appVersion"),
+            "ready": status.get("ready"),
+            "wakeLock": status.get("wakeLock"),
+            "push": status.get("push"),
+            "problems": status.get("problems"),
         }
 
 

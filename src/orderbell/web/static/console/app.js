@@ -17,6 +17,8 @@ import {
   minutesToSeconds,
   savePrefs,
 } from "./prefs.js";
+import { Pwa, focusWhenShown } from "./pwa.js";
+import { Readiness } from "./readiness.js";
 import { Ringer } from "./ringer.js";
 import { ShopConsole, isShopOrder } from "./shop-console.js";
 import { Sound } from "./sound.js";
@@ -77,6 +79,8 @@ let printerWarnings = []; // one line per printer that does not print (offline, 
 let printerTimer = null; // looks at the shop's printers again every PRINTER_LOOK_MS
 const PRINTER_LOOK_MS = 30_000;
 let shopProfile = null; // {id, name, prepMinutes} of GET admin/shop/profile
+let readiness = null; // the shift overlay, wake lock and readiness panel (readiness.js)
+const pwa = new Pwa({ base, onOpenOrder: (id) => board.focus(id), onChange: () => readiness?.refresh() });
 
 // --- session -------------------------------------------------------------
 
@@ -152,6 +156,10 @@ function start(session) {
   clearInterval(printerTimer);
   printerTimer = setInterval(() => shop && loadPrinters(shop), PRINTER_LOOK_MS);
   renderSound();
+  readiness.start();
+  pwa.subscribe(shop.api, deviceId());
+  const wanted = pwa.takeOrderFromUrl();
+  if (wanted) focusWhenShown(wanted, (id) => board.focus(id));
 }
 
 /** The shop's name in the header, and the logged-in employee smaller beside it. */
@@ -188,6 +196,7 @@ function end(message = "") {
   clearInterval(printerTimer);
   printerWarnings = [];
   board.setTicketButton(false);
+  readiness.stop();
   ringer.stop();
   offline.stop();
   sessionStorage.removeItem(SESSION_KEY);
@@ -229,6 +238,7 @@ const ui = {
     notifications: "Notification" in window ? Notification.permission : "denied",
     volume: prefs.muted ? 0 : prefs.volume,
     appVersion: APP_VERSION,
+    ...(readiness ? readiness.status() : {}),
   }),
   presence: (frame) => renderDevices(frame),
   webhooks: (endpoints) => renderWebhooks(endpoints.filter((e) => e && e.enabled === false)),
@@ -288,6 +298,7 @@ function renderDevices(frame) {
     ...printerWarnings.map((text) => el("li", { class: "device-warning printer-warning" }, text)),
   ]);
   list.hidden = warnings.length + printerWarnings.length === 0;
+  readiness?.showOthers(frame.devices || [], me);
 }
 
 function renderConnection() {
@@ -631,7 +642,28 @@ function reportStatus() {
   if (shop) shop.reportStatus();
 }
 
+/** The full alert, as an order rings: the chime and the spoken line. */
+async function testRing() {
+  await enableSound();
+  sound.announce("order", t("speakNew"), SPEECH_LANG[prefs.lang]);
+}
+
 function boot() {
+  readiness = new Readiness({
+    lang: () => prefs.lang,
+    active: () => Boolean(shop),
+    sound,
+    muted: () => prefs.muted,
+    volume: () => prefs.volume,
+    connection: () => connection.state,
+    enableSound,
+    testRing,
+    reportStatus,
+    pwa,
+    subscribePush: () => shop && pwa.subscribe(shop.api, deviceId()),
+  });
+  pwa.register();
+  pwa.watchServer(() => readiness.offlineText());
   $("settings-volume").value = String(Math.round(prefs.volume * 100));
   $("settings-device-name").value = prefs.deviceName;
   $("settings-mute").checked = prefs.muted;
