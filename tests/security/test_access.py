@@ -9,6 +9,7 @@ id that does not exist; and afterwards nothing the victim owns has changed.
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -201,6 +202,38 @@ OPERATIONS = [
     Op("GET", "/admin/shop/devices", "merchant", _fixed("/admin/shop/devices")),
     Op("GET", "/admin/report/alerts", "merchant", _fixed("/admin/report/alerts")),
     Op("GET", "/admin/shop/escalation", "merchant", _fixed("/admin/shop/escalation")),
+    Op("GET", "/admin/shop/profile", "merchant", _fixed("/admin/shop/profile")),
+    Op(
+        "PUT",
+        "/admin/shop/profile/prepMinutes",
+        "merchant",
+        _fixed("/admin/shop/profile/prepMinutes", {"prepMinutes": 15}),
+    ),
+    Op("GET", "/admin/alert/order/{id}", "merchant", _order("/admin/alert/order/{id}"), 404),
+    Op("GET", "/admin/printers", "merchant", _fixed("/admin/printers")),
+    Op(
+        "POST",
+        "/admin/printers",
+        "merchant",
+        # Port 9 of loopback: nothing answers, so no ticket ever leaves the machine.
+        _fixed("/admin/printers", {"kind": "escpos-tcp", "address": "127.0.0.1:9", "width": 80}),
+    ),
+    Op(
+        "DELETE",
+        "/admin/printers/{id}",
+        "merchant",
+        lambda w, t: (f"/admin/printers/{t or 1}", None),
+        404,
+    ),
+    Op("GET", "/admin/printers/jobs", "merchant", _fixed("/admin/printers/jobs")),
+    Op("POST", "/admin/order/{id}/print", "merchant", _order("/admin/order/{id}/print"), 404),
+    Op("GET", "/admin/shop/auto-accept", "merchant", _fixed("/admin/shop/auto-accept")),
+    Op(
+        "PUT",
+        "/admin/shop/auto-accept",
+        "merchant",
+        _fixed("/admin/shop/auto-accept", {"enabled": False}),
+    ),
     Op(
         "PUT",
         "/admin/shop/escalation",
@@ -295,6 +328,8 @@ PUBLIC = {
     ("GET", "/user/dish/list"),
     ("GET", "/user/shop/status"),
 }
+#: Printers' own endpoints (Star CloudPRNT), behind each printer's HTTP Basic login.
+PRINTER = {("POST", "/cloudprnt"), ("GET", "/cloudprnt"), ("DELETE", "/cloudprnt")}
 AUTHENTICATED = [op for op in OPERATIONS if op.audience in ("customer", "merchant")]
 AIMED = [op for op in OPERATIONS if op.foreign is not None]
 
@@ -303,8 +338,25 @@ async def test_every_operation_of_the_api_is_attacked_here(server: Server) -> No
     async with httpx.AsyncClient(base_url=server.base_url) as http:
         spec = (await http.get("/openapi.json")).json()
     served = {(m.upper(), p) for p, item in spec["paths"].items() for m in item}
-    covered = {(op.method, op.template) for op in OPERATIONS} | PUBLIC
+    covered = {(op.method, op.template) for op in OPERATIONS} | PUBLIC | PRINTER
     assert served == covered, {"not attacked": served - covered, "gone": covered - served}
+
+
+async def test_printer_endpoints_refuse_anyone_but_a_printer(server: Server, world: World) -> None:
+    nobody = base64.b64encode(b"nobody:secret").decode()
+    wrong = [
+        {},
+        {"token": world.merchant_a},
+        {"authorization": f"Basic {nobody}"},
+        {"authorization": "Basic !!!"},
+        {"authorization": f"Bearer {world.merchant_a}"},
+    ]
+    async with httpx.AsyncClient(base_url=server.base_url) as http:
+        for method, path in sorted(PRINTER):
+            for headers in wrong:
+                response = await http.request(method, path, headers=headers)
+                assert response.status_code == 401, (method, headers, response.text)
+                assert response.headers["www-authenticate"].startswith("Basic")
 
 
 def _bad_tokens(w: World, audience: str) -> list[tuple[str, str | None, dict[str, str], int, str]]:
@@ -396,6 +448,8 @@ LISTINGS = [
     ("merchant", "/admin/shop/status/history"),
     ("merchant", "/admin/shop/devices"),
     ("merchant", "/admin/report/alerts"),
+    ("merchant", "/admin/printers"),
+    ("merchant", "/admin/printers/jobs"),
     ("merchant", "/admin/webhooks"),
     ("merchant", "/admin/webhooks/deliveries"),
     ("merchant", f"/admin/webhooks/deliveries?endpointId={NOWHERE}"),

@@ -451,7 +451,7 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
     },
     "POST /api/v1/shops/{shop_id}/alerts": {"type": 1, "orderNumber": "EXT-1"},
     "POST /admin/webhooks": {"url": "https://example.com/hook", "events": ["order.paid"]},
-    "POST /admin/printers": {"kind": "escpos-tcp", "address": "10.0.0.5:9100", "width": 80},
+    "POST /admin/printers": {"kind": "escpos-tcp", "address": "127.0.0.1:9", "width": 80},
     "PUT /admin/shop/auto-accept": {"enabled": False},
 }
 
