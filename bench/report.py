@@ -250,6 +250,7 @@ def webhooks_table(rows: list[dict[str, Any]]) -> str:
             "twice",
             "seconds",
             "deliveries/s",
+            "per CPU-second",
             "vs alone",
             "held by black hole",
             "server CPU %",
@@ -261,6 +262,7 @@ def webhooks_table(rows: list[dict[str, Any]]) -> str:
                 r.get("twice"),
                 r.get("seconds"),
                 r.get("deliveries_per_s"),
+                r.get("deliveries_per_cpu_s"),
                 f"{r['vs_alone']:.2f}x" if r.get("vs_alone") else "-",
                 r.get("held_by_black_hole"),
                 r.get("server_cpu_pct"),
@@ -411,10 +413,12 @@ def targets(found: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
         default=None,
     )
     if alone and alone.get("deliveries_per_s"):
+        per_cpu = alone.get("deliveries_per_cpu_s")
         add(
             "webhook deliveries from one process",
             ">= 500/s to a local receiver",
-            f"{fmt(alone['deliveries_per_s'])}/s",
+            f"{fmt(alone['deliveries_per_s'])}/s"
+            + (f" ({fmt(per_cpu)} per CPU-second)" if per_cpu else ""),
             alone["deliveries_per_s"] >= 500,
         )
     else:
