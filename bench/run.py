@@ -42,8 +42,8 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--scenario",
         default="all",
-        help="fanout, platform, idle, overload, escalation, or a comma-separated list "
-        "(default: all)",
+        help="fanout, platform, idle, overload, escalation, webhooks, or a comma-separated "
+        "list (default: all)",
     )
     parser.add_argument(
         "--servers",
@@ -84,6 +84,9 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--overload-seconds", type=float, help="seconds of the overload burst (default 2)"
+    )
+    parser.add_argument(
+        "--webhook-rows", type=int, help="webhook rows per run of the webhooks scenario (5000)"
     )
     parser.add_argument("--postgres-url", help="admin URL of the PostgreSQL to make a database in")
     parser.add_argument("--redis-url", help="Redis of the two-process setup")
@@ -163,6 +166,7 @@ def config_of(args: argparse.Namespace) -> scenarios.Config:
         "platform_step_seconds": args.step_seconds,
         "overload_rate": args.overload_rate,
         "overload_seconds": args.overload_seconds,
+        "webhook_rows": args.webhook_rows,
         "postgres_admin_url": args.postgres_url,
         "redis_url": args.redis_url,
     }

@@ -208,13 +208,17 @@ async def webhooks(config: Any, work: Path, binary: Path, log: Log) -> list[dict
                 "vs_alone": (rate / baseline) if rate and baseline and beside else None,
                 "held_by_black_hole": hole.held - held_before if beside == "black hole" else None,
                 "server_cpu_pct": cpu / elapsed * 100 if elapsed > 0 else None,
+                "server_cpu_s": cpu,
+                # Steadier than the rate on a shared machine: what one core would do.
+                "deliveries_per_cpu_s": len(got) / cpu if cpu > 0 else None,
             }
             if len(got) < expected:
                 row["error"] = f"only {len(got)} of {expected} delivered"
             rows.append(row)
             log(
                 f"  {label}: {len(got)}/{expected} in {span:.2f} s = "
-                f"{rate or 0:,.0f}/s, twice {row['twice']}"
+                f"{rate or 0:,.0f}/s ({row['deliveries_per_cpu_s'] or 0:,.0f} per CPU-second), "
+                f"twice {row['twice']}"
                 + (f", {row['vs_alone']:.2f}x alone" if row["vs_alone"] else "")
             )
             await _remove(url, ids)

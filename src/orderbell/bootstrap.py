@@ -193,7 +193,7 @@ def outgoing_dispatcher(settings: Settings, outbox: Outbox, push: Push | None = 
         timeout=settings.webhook_timeout_seconds,
         allow_private=settings.webhook_allow_private,
         disable_after=timedelta(hours=settings.webhook_disable_after_hours),
-        connections=settings.webhook_max_in_flight,
+        connections=settings.webhook_max_in_flight_per_endpoint,
     )
     printer_sender = EscposSender(
         outbox.database,

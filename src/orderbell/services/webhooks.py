@@ -29,6 +29,7 @@ import ipaddress
 import logging
 import secrets
 import socket
+import ssl
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -487,7 +488,12 @@ class WebhookSender:
         timeout: seconds an attempt may take in all.
         allow_private: whether loopback and private addresses may be called.
         disable_after: an endpoint failing without a success this long is disabled.
-        connections: connections kept open at most (to all endpoints).
+        connections: connections kept open at most to one endpoint.
+
+    Each endpoint has a connection pool of its own: httpcore walks every
+    connection of a pool on every request, so the connections a slow or dead
+    endpoint holds would otherwise cost every other endpoint's requests too.
+    The pools share one TLS context.
     """
 
     kind = WEBHOOK
@@ -511,13 +517,32 @@ class WebhookSender:
         # Endpoints this process knows to have no run of failures recorded:
         # a success there needs no write.
         self._sound: set[int] = set()
-        self._client = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout),
-            follow_redirects=False,
-            trust_env=False,
-            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
-            headers={"user-agent": f"orderbell/{__version__}"},
-        )
+        self._connections = connections
+        self._tls: ssl.SSLContext | None = None
+        self._clients: dict[int, httpx.AsyncClient] = {}
+
+    def _client(self, endpoint_id: int) -> httpx.AsyncClient:
+        client = self._clients.get(endpoint_id)
+        if client is None:
+            if self._tls is None:
+                self._tls = httpx.create_ssl_context()
+            client = self._clients[endpoint_id] = httpx.AsyncClient(
+                timeout=httpx.Timeout(self._timeout),
+                follow_redirects=False,
+                trust_env=False,
+                verify=self._tls,
+                limits=httpx.Limits(
+                    max_connections=self._connections,
+                    max_keepalive_connections=self._connections,
+                ),
+                headers={"user-agent": f"orderbell/{__version__}"},
+            )
+        return client
+
+    async def _forget(self, endpoint_id: int) -> None:
+        client = self._clients.pop(endpoint_id, None)
+        if client is not None:
+            await client.aclose()
 
     async def _endpoint(self, endpoint_id: int) -> _Known:
         now = time.monotonic()
@@ -534,6 +559,7 @@ class WebhookSender:
         """POST the row's payload to its endpoint, signed."""
         known = await self._endpoint(row.target_id)
         if not known.usable or known.signer is None:
+            await self._forget(row.target_id)
             return Result(False, error=known.why, final=True)
         try:
             async with asyncio.timeout(self._timeout):
@@ -565,7 +591,7 @@ class WebhookSender:
             extensions["sni_hostname"] = known.target.host
             url = url.copy_with(host=addresses[0])
         try:
-            async with self._client.stream(
+            async with self._client(row.target_id).stream(
                 "POST", url, content=body, headers=headers, extensions=extensions
             ) as response:
                 read = 0
@@ -655,7 +681,8 @@ class WebhookSender:
 
     async def close(self) -> None:
         """Close the connections."""
-        await self._client.aclose()
+        for endpoint_id in list(self._clients):
+            await self._forget(endpoint_id)
 
 
 _GONE = "endpoint removed"

@@ -115,9 +115,11 @@ async def record_events(session: AsyncSession, events: Sequence[Event]) -> int:
     return len(rows)
 
 
-def _row(endpoint_id: int, event: Event, body: str, now: datetime) -> dict[str, Any]:
+def _row(
+    endpoint_id: int, event: Event, body: str, now: datetime, kind: str = WEBHOOK
+) -> dict[str, Any]:
     return {
-        "kind": WEBHOOK,
+        "kind": kind,
         "target_id": endpoint_id,
         "shop_id": event.shop_id,
         "message_id": event.id,
@@ -130,9 +132,12 @@ def _row(endpoint_id: int, event: Event, body: str, now: datetime) -> dict[str, 
     }
 
 
-async def queue_for(session: AsyncSession, endpoint_id: int, event: Event) -> int:
-    """Write ``event`` for one endpoint only (a test event); returns the row's id."""
-    row = _row(endpoint_id, event, event.body().decode(), utcnow())
+async def queue_for(
+    session: AsyncSession, target_id: int, event: Event, *, kind: str = WEBHOOK
+) -> int:
+    """Write ``event`` as one row of ``kind`` for one target only (a test event; a
+    push or print job of a later sender); returns the row's id."""
+    row = _row(target_id, event, event.body().decode(), utcnow(), kind)
     return int(
         (await session.execute(insert(_OUT).values(**row).returning(_OUT.c.id))).scalar_one()
     )
