@@ -453,6 +453,7 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
     "POST /admin/webhooks": {"url": "https://example.com/hook", "events": ["order.paid"]},
     "POST /admin/printers": {"kind": "escpos-tcp", "address": "127.0.0.1:9", "width": 80},
     "PUT /admin/shop/auto-accept": {"enabled": False},
+    "PUT /admin/shop/profile/prepMinutes": {"prepMinutes": 15},
 }
 
 #: What stands in for a number or a flag and must not pass for one.

@@ -116,7 +116,10 @@ def test_every_operation_answers_as_documented(
     refused_only = {
         label for label, counts in statuses.items() if counts and set(counts) <= {401, 403}
     }
-    assert refused_only <= {"POST /api/v1/shops/{shop_id}/alerts"}, refused_only
+    # The fuzzer holds no shop's API key and no printer's login (a printer's
+    # endpoints are driven with one in tests/e2e/test_printing.py).
+    printers = {"POST /cloudprnt", "GET /cloudprnt", "DELETE /cloudprnt"}
+    assert refused_only <= {"POST /api/v1/shops/{shop_id}/alerts"} | printers, refused_only
     if mode is GenerationMode.POSITIVE:
         assert len(succeeded) >= 15, statuses
 
