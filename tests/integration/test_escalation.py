@@ -32,6 +32,7 @@ from tests.integration.test_schedule import new_customer, submit
 from tests.support.cluster import cluster
 from tests.support.polling import wait_until
 from tests.support.processes import Process
+from tests.support.receiver import Receiver
 from tests.support.servers import Api, Server, new_shop, start
 
 DEFAULTS = Ladder(
@@ -210,8 +211,17 @@ def pair(tmp_path: Path, postgres_url: str, redis_url: str, prefix: str) -> Iter
         escalation_notify_repeat_seconds=str(REPEAT),
         escalation_auto_cancel_minutes=str(CANCEL / 60),
         escalation_check_seconds="0.2",
+        webhook_allow_private="true",
+        webhook_poll_seconds="0.2",
     ) as servers:
         yield servers
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver().start()
+    yield r
+    r.stop()
 
 
 async def listen(ws: Any, into: list[dict[str, Any]]) -> None:
@@ -222,11 +232,20 @@ async def listen(ws: Any, into: list[dict[str, Any]]) -> None:
 
 @pytest.mark.e2e
 async def test_two_processes_take_every_step_once_per_order_even_after_both_were_down(
-    pair: list[Server], apis: list[Api]
+    pair: list[Server], apis: list[Api], receiver: Receiver
 ) -> None:
     first = pair[0]
     kit = await new_shop(first.database_url)
     merchant = await apis[0].merchant_token(kit.username)
+    # The people outside hear of each step once too: a signed webhook per step.
+    endpoint = await apis[1].ok(
+        "POST",
+        "/admin/webhooks",
+        token=merchant,
+        header="token",
+        json={"url": receiver.url(), "events": ["order.unaccepted", "order.auto_cancelled"]},
+    )
+    receiver.secret("/hook", endpoint["secret"])
     customer, address = await apis[1].new_customer()
     heard: list[list[dict[str, Any]]] = [[], []]
     async with (
@@ -264,6 +283,29 @@ async def test_two_processes_take_every_step_once_per_order_even_after_both_were
         stored = await rows(db, orders)
     finally:
         await db.dispose()
+
+    def hooks(order_id: int, kind: str) -> list[str]:
+        return [
+            r.message_id
+            for r in receiver.delivered()
+            if r.body["type"] == kind and r.body["data"]["orderId"] == order_id
+        ]
+
+    def all_came() -> bool:
+        return all(
+            hooks(o, "order.auto_cancelled")
+            and len(hooks(o, "order.unaccepted")) >= stored[o].escalation_notified
+            for o in orders
+        )
+
+    await wait_until(all_came, what="a webhook for every step")
+    await asyncio.sleep(0.5)  # a duplicate, if any, would come now
+    assert all(r.verified for r in receiver.received)
+    ids = [r.message_id for r in receiver.received]
+    assert len(ids) == len(set(ids)), "a webhook came twice"
+    for order_id in orders:
+        assert len(hooks(order_id, "order.unaccepted")) == stored[order_id].escalation_notified
+        assert len(hooks(order_id, "order.auto_cancelled")) == 1
     for frames in heard:
         for order_id in orders:
             mine = [f for f in frames if f.get("orderId") == order_id]
