@@ -129,6 +129,15 @@ async def test_a_waiting_card_counts_its_wait_up_then_turns_amber_then_red(
     browser: Browser, server: Server, api: Api
 ) -> None:
     kit = await new_shop(server.database_url)
+    # The shop's ladder cancels after 2 minutes: the card counts that down too.
+    merchant = await api.merchant_token(kit.username)
+    await api.ok(
+        "PUT",
+        "/admin/shop/escalation",
+        token=merchant,
+        header="token",
+        json={"warnSeconds": 30, "notifySeconds": 60, "autoCancelMinutes": 2},
+    )
     console = await Console.open(browser, server)
     page = console.page
     await console.login(kit.username)
@@ -140,10 +149,12 @@ async def test_a_waiting_card_counts_its_wait_up_then_turns_amber_then_red(
     order = await paid_order(api, kit)
     timer = console.card(order["id"]).locator(".wait-timer")
     await expect(timer).to_have_attribute("data-level", "ok")
-    await expect(timer).to_have_text(re.compile(r"^已等 0:0[0-2]$"))
+    await expect(timer).to_have_text(re.compile(r"^已等 0:0[0-2] · 1:5\d 后自动取消$"))
     await expect(timer).to_have_attribute("data-level", "amber", timeout=4000)
     await expect(timer).to_have_attribute("data-level", "red", timeout=5000)
-    await expect(timer).to_have_text(re.compile(r"^已等 0:0[4-9]$"))
+    await expect(timer).to_have_text(re.compile(r"^已等 0:0[4-9] · 1:5\d 后自动取消$"))
+    left = int(await timer.get_attribute("data-auto-cancel-left") or -1)
+    assert 100 <= left <= 116, left
     colours = await timer.evaluate("n => getComputedStyle(n).backgroundColor")
     assert colours == "rgb(183, 28, 28)", colours
     # Kept after a reload of the page (settings are remembered).

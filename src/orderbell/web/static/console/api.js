@@ -125,6 +125,11 @@ export class Api {
     return this.call("GET", "admin/webhooks");
   }
 
+  /** The shop's escalation ladder: {warnSeconds, notifySeconds, notifyRepeatSeconds, autoCancelMinutes, ...}. */
+  escalation() {
+    return this.call("GET", "admin/shop/escalation");
+  }
+
   /** The shop as its console shows it: {id, name, prepMinutes}. */
   profile() {
     return this.call("GET", "admin/shop/profile");

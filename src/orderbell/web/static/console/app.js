@@ -170,6 +170,7 @@ function showShopName(shopName, employee) {
 
 /** The shop's profile (its name, its usual prep time), also for a session from before login gave it. */
 async function loadProfile(running) {
+  loadLadder(running);
   try {
     const profile = await running.api.profile();
     if (shop !== running || !profile) return;
@@ -178,6 +179,19 @@ async function loadProfile(running) {
     if (session && profile.name) showShopName(profile.name, session.name);
   } catch {
     /* the header keeps what the login said */
+  }
+}
+
+/** The shop's ladder: a waiting card also shows the time left before its auto-cancel. */
+async function loadLadder(running) {
+  try {
+    const ladder = await running.api.escalation();
+    if (shop !== running || !ladder) return;
+    const minutes = ladder.autoCancelMinutes;
+    timers.autoCancelSeconds = Number.isInteger(minutes) && minutes > 0 ? minutes * 60 : null;
+    timers.tick();
+  } catch {
+    timers.autoCancelSeconds = null; // the cards show the time waited only
   }
 }
 
@@ -191,6 +205,7 @@ function showProfile(profile) {
 function end(message = "") {
   if (shop) shop.stop();
   shop = null;
+  timers.autoCancelSeconds = null;
   if (today) today.stop();
   today = null;
   clearInterval(printerTimer);

@@ -24,6 +24,9 @@ export class WaitTimers {
   constructor({ t, thresholds }) {
     this.t = t;
     this.thresholds = thresholds;
+    // Seconds from payment to the shop's auto-cancel (its escalation ladder), or
+    // null while unknown or off: the card then also shows the time left.
+    this.autoCancelSeconds = null;
     this.since = new Map(); // order id -> ms: when its new-order alert was raised
     this.timer = null;
   }
@@ -65,7 +68,10 @@ export class WaitTimers {
     slot.hidden = false;
     slot.dataset.level = level;
     slot.dataset.orderId = String(order.id);
-    slot.textContent = this.t("waited", { time: clock(waited) });
+    const waitedText = this.t("waited", { time: clock(waited) });
+    const left = this.autoCancelSeconds === null ? null : this.autoCancelSeconds - waited;
+    slot.textContent = left === null ? waitedText : `${waitedText} · ${this.t("autoCancelIn", { time: clock(left) })}`;
+    slot.dataset.autoCancelLeft = left === null ? "" : String(Math.max(0, Math.floor(left)));
   }
 
   tick() {
