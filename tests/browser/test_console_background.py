@@ -196,11 +196,11 @@ async def test_the_page_opens_from_the_cache_and_says_it_is_offline_with_the_ser
                 lambda: page.evaluate("Boolean(navigator.serviceWorker.controller)"),
                 what="the page controlled by its service worker",
             )
-            await expect(page.locator("#offline-banner")).to_be_hidden()
+            await expect(page.locator("#page-offline")).to_be_hidden()
             own.stop()
             await page.reload()
             await expect(page.locator("#login-form")).to_be_visible()
-            await expect(page.locator("#offline-banner")).to_be_visible()
-            await expect(page.locator("#offline-banner")).to_contain_text("离线")
+            await expect(page.locator("#page-offline")).to_be_visible()
+            await expect(page.locator("#page-offline")).to_contain_text("离线")
         finally:
             await console.close()

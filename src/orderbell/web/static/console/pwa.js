@@ -137,13 +137,15 @@ export class Pwa {
    * now, on online/offline events, and every few seconds while offline. */
   watchServer(text) {
     const banner = document.createElement("div");
-    banner.id = "offline-banner";
-    banner.className = "offline-banner";
+    banner.id = "page-offline";
+    banner.className = "page-offline";
     banner.setAttribute("role", "alert");
     banner.hidden = true;
     document.body.prepend(banner);
     const render = () => {
-      banner.hidden = !this.offline;
+      // A logged-in console says so in its own banner (offline.js): one is enough.
+      const consoleSays = document.querySelector("#offline-banner:not([hidden])") !== null;
+      banner.hidden = !this.offline || consoleSays;
       banner.textContent = text();
     };
     const check = async () => {
