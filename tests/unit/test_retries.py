@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
 from datetime import datetime, timedelta
 
 import pytest
 
 from orderbell.domain.retries import DELAYS, RetryPolicy
-from orderbell.services.webhooks import Refused, is_public, parse_events, parse_url
+from orderbell.services.webhooks import (
+    CheckedAddresses,
+    Refused,
+    is_public,
+    parse_events,
+    parse_url,
+)
 
 T0 = datetime(2026, 1, 1, 12, 0, 0)
 #: An attempt may take the whole timeout before its retry is scheduled.
@@ -147,3 +154,20 @@ def test_event_names_are_known_and_kept_once() -> None:
         parse_events(["order.lost"])
     with pytest.raises(Exception, match="at least one"):
         parse_events(["", " "])
+
+
+async def test_a_connection_goes_only_to_addresses_that_were_checked() -> None:
+
+    checked = CheckedAddresses()
+    with pytest.raises(OSError, match="was not checked"):
+        await checked.resolve("hooks.example.com", 443)
+    checked.addresses[("hooks.example.com", 443)] = ["93.184.215.14", "2606:2800:21f:cb07::1"]
+    found = await checked.resolve("hooks.example.com", 443)
+    assert [(r["host"], r["port"], r["hostname"]) for r in found] == [
+        ("93.184.215.14", 443, "hooks.example.com"),
+        ("2606:2800:21f:cb07::1", 443, "hooks.example.com"),
+    ]
+    assert [r["family"] for r in found] == [socket.AF_INET, socket.AF_INET6]
+    # Another port of the same host was not checked.
+    with pytest.raises(OSError):
+        await checked.resolve("hooks.example.com", 8443)

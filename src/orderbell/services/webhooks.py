@@ -24,13 +24,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import importlib.util
 import ipaddress
 import logging
 import secrets
 import socket
 import ssl
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -38,7 +36,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 from urllib.parse import urlsplit
 
-import httpx
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
 from sqlalchemy import Table, select, update
 from standardwebhooks.webhooks import Webhook
 
@@ -54,13 +53,6 @@ from orderbell.storage.outgoing import WEBHOOK, Claimed, Settlement
 from orderbell.storage.tables import Outgoing, OutgoingAttempt, WebhookEndpoint, utcnow
 
 log = logging.getLogger(__name__)
-
-# httpcore asks for sniffio on every request (to tell asyncio from trio).
-# Where sniffio is not installed, each of those imports searched sys.path
-# again, which cost more than the request itself; orderbell runs on asyncio,
-# so the absence is recorded once (None in sys.modules: "not importable").
-if importlib.util.find_spec("sniffio") is None:
-    sys.modules.setdefault("sniffio", None)  # type: ignore[arg-type]
 
 _ENDPOINTS = cast(Table, WebhookEndpoint.__table__)
 
@@ -480,6 +472,36 @@ class _Known:
     why: str | None
 
 
+class CheckedAddresses(AbstractResolver):
+    """Resolves an endpoint's host to the addresses its last check let through, so
+    that a connection goes to an address that was checked, never to whatever the
+    name resolves to a moment later."""
+
+    def __init__(self) -> None:
+        self.addresses: dict[tuple[str, int], list[str]] = {}
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        found = self.addresses.get((host, port))
+        if not found:
+            raise OSError(f"{host} was not checked")
+        return [
+            ResolveResult(
+                hostname=host,
+                host=address,
+                port=port,
+                family=socket.AF_INET6 if ":" in address else socket.AF_INET,
+                proto=0,
+                flags=socket.AI_NUMERICHOST,
+            )
+            for address in found
+        ]
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
+
 class WebhookSender:
     """Sends webhook rows: one signed POST per attempt; a 2xx answer is delivered.
 
@@ -490,10 +512,12 @@ class WebhookSender:
         disable_after: an endpoint failing without a success this long is disabled.
         connections: connections kept open at most to one endpoint.
 
-    Each endpoint has a connection pool of its own: httpcore walks every
-    connection of a pool on every request, so the connections a slow or dead
-    endpoint holds would otherwise cost every other endpoint's requests too.
-    The pools share one TLS context.
+    Each endpoint has an aiohttp session (and so a connection pool) of its
+    own, so that the connections a slow or dead endpoint holds never stand in
+    the way of another endpoint's requests; the sessions share one TLS
+    context. aiohttp rather than httpx because an attempt is mostly the HTTP
+    client's own work, and aiohttp's costs a fraction of the CPU per request
+    (docs/performance.md, Webhooks).
     """
 
     kind = WEBHOOK
@@ -519,30 +543,36 @@ class WebhookSender:
         self._sound: set[int] = set()
         self._connections = connections
         self._tls: ssl.SSLContext | None = None
-        self._clients: dict[int, httpx.AsyncClient] = {}
+        self._sessions: dict[int, tuple[aiohttp.ClientSession, CheckedAddresses]] = {}
 
-    def _client(self, endpoint_id: int) -> httpx.AsyncClient:
-        client = self._clients.get(endpoint_id)
-        if client is None:
+    def _session(self, endpoint_id: int) -> tuple[aiohttp.ClientSession, CheckedAddresses]:
+        found = self._sessions.get(endpoint_id)
+        if found is None:
             if self._tls is None:
-                self._tls = httpx.create_ssl_context()
-            client = self._clients[endpoint_id] = httpx.AsyncClient(
-                timeout=httpx.Timeout(self._timeout),
-                follow_redirects=False,
-                trust_env=False,
-                verify=self._tls,
-                limits=httpx.Limits(
-                    max_connections=self._connections,
-                    max_keepalive_connections=self._connections,
-                ),
-                headers={"user-agent": f"orderbell/{__version__}"},
+                self._tls = ssl.create_default_context()
+            checked = CheckedAddresses()
+            connector = aiohttp.TCPConnector(
+                limit=self._connections,
+                ssl=self._tls,
+                # Every new connection asks the resolver: with private addresses
+                # refused, the one that hands out the addresses just checked.
+                use_dns_cache=False,
+                resolver=None if self._allow_private else checked,
             )
-        return client
+            session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=aiohttp.ClientTimeout(total=self._timeout),
+                headers={"user-agent": f"orderbell/{__version__}"},
+                auto_decompress=False,
+                trust_env=False,
+            )
+            found = self._sessions[endpoint_id] = (session, checked)
+        return found
 
     async def _forget(self, endpoint_id: int) -> None:
-        client = self._clients.pop(endpoint_id, None)
-        if client is not None:
-            await client.aclose()
+        found = self._sessions.pop(endpoint_id, None)
+        if found is not None:
+            await found[0].close()
 
     async def _endpoint(self, endpoint_id: int) -> _Known:
         now = time.monotonic()
@@ -577,8 +607,7 @@ class WebhookSender:
             "webhook-timestamp": str(int(now.timestamp())),
             "webhook-signature": known.signer.sign(row.message_id, now, body),
         }
-        url = httpx.URL(known.url)
-        extensions: dict[str, Any] = {}
+        session, checked = self._session(row.target_id)
         if not self._allow_private:
             try:
                 addresses = await checked_addresses(
@@ -586,21 +615,18 @@ class WebhookSender:
                 )
             except Refused as exc:
                 return Result(False, error=exc.message)
-            # Connect to the address just checked, under the endpoint's name.
-            headers["host"] = url.netloc.decode("ascii")
-            extensions["sni_hostname"] = known.target.host
-            url = url.copy_with(host=addresses[0])
+            # A new connection goes to an address just checked, under the
+            # endpoint's own name (Host header, TLS name).
+            checked.addresses[(known.target.host, known.target.port)] = addresses
         try:
-            async with self._client(row.target_id).stream(
-                "POST", url, content=body, headers=headers, extensions=extensions
+            async with session.post(
+                known.url, data=body, headers=headers, allow_redirects=False
             ) as response:
-                read = 0
-                async for chunk in response.aiter_raw():
-                    read += len(chunk)
-                    if read >= MAX_ANSWER:
-                        break
-                status = response.status_code
-        except httpx.HTTPError as exc:
+                status = response.status
+                # A little of the answer is read, so that the connection can be
+                # kept; a longer answer closes it instead.
+                await response.content.read(MAX_ANSWER)
+        except aiohttp.ClientError as exc:
             return Result(False, error=_describe(exc))
         if 200 <= status < 300:
             return Result(True, status=status)
@@ -681,7 +707,7 @@ class WebhookSender:
 
     async def close(self) -> None:
         """Close the connections."""
-        for endpoint_id in list(self._clients):
+        for endpoint_id in list(self._sessions):
             await self._forget(endpoint_id)
 
 
@@ -708,9 +734,9 @@ def _hours(span: timedelta) -> str:
     return f"{hours:g} hours" if hours >= 1 else f"{span.total_seconds():g} seconds"
 
 
-def _describe(exc: httpx.HTTPError) -> str:
-    if isinstance(exc, httpx.ConnectError):
-        return f"could not connect: {exc}" if str(exc) else "could not connect"
-    if isinstance(exc, httpx.TimeoutException):
+def _describe(exc: aiohttp.ClientError) -> str:
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"could not connect: {exc.os_error}" if str(exc.os_error) else "could not connect"
+    if isinstance(exc, aiohttp.ServerTimeoutError):
         return "timed out"
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
