@@ -6,7 +6,7 @@ import { Board, tail } from "./board.js";
 import { el, replaceChildren } from "./dom.js";
 import { HTML_LANG, SPEECH_LANG, applyTranslations, translator } from "./i18n.js";
 import { OrderHistory } from "./history.js";
-import { onePerOrder, ordersNeedingAction } from "./notices.js";
+import { isShopOrder, onePerOrder, ordersNeedingAction } from "./notices.js";
 import { OfflineWatch } from "./offline.js";
 import {
   WAIT_DEFAULTS,
@@ -20,7 +20,7 @@ import {
 import { Pwa, focusWhenShown } from "./pwa.js";
 import { Readiness } from "./readiness.js";
 import { Ringer } from "./ringer.js";
-import { ShopConsole, isShopOrder } from "./shop-console.js";
+import { ShopConsole } from "./shop-console.js";
 import { Sound } from "./sound.js";
 import { TodayPanel } from "./today.js";
 import { WaitTimers } from "./timers.js";

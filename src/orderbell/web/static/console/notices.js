@@ -1,9 +1,17 @@
 // What the notice chips and the tab title count: orders that need action,
 // not alerts. An order with three reminders is one chip, not three.
 
-import { isShopOrder } from "./shop-console.js";
-
 const NEW_ORDER = 1;
+
+/**
+ * Whether the alert is about an order of this shop in orderbell. Alerts raised
+ * by another order system through the publish API (`source: "api"`) carry
+ * that system's order id: there is no card to fetch, and no move here handles
+ * them, so they are announced once and dismissed by hand instead of ringing on.
+ */
+export function isShopOrder(alert) {
+  return !alert.source || alert.source === "order";
+}
 
 /** The key of an alert's notice: its order for the shop's orders, itself otherwise. */
 function noticeKey(alert) {

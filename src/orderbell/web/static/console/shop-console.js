@@ -6,7 +6,7 @@ import { AlertStream } from "./alert-stream.js";
 import { Api } from "./api.js";
 import { tail } from "./board.js";
 import { Escalations } from "./escalation.js";
-import { ordersNeedingAction } from "./notices.js";
+import { isShopOrder, ordersNeedingAction } from "./notices.js";
 
 const NEW_ORDER = 1;
 const REMINDER = 2;
@@ -21,16 +21,6 @@ const SETTLES = Object.freeze({
   // Out for delivery answers the reminders before it (docs/decisions/reminders-of-orders-in-delivery.md).
   deliver: [REMINDER],
 });
-
-/**
- * Whether the alert is about an order of this shop in orderbell. Alerts raised
- * by another order system through the publish API (`source: "api"`) carry
- * that system's order id: there is no card to fetch, and no move here handles
- * them, so they are announced once and dismissed by hand instead of ringing on.
- */
-export function isShopOrder(alert) {
-  return !alert.source || alert.source === "order";
-}
 
 function storedSeq(shopId) {
   const value = Number.parseInt(sessionStorage.getItem(seqKey(shopId)) ?? "", 10);
