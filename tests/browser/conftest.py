@@ -50,3 +50,16 @@ async def browser(chromium_path: str) -> AsyncIterator[Browser]:
             yield browser
         finally:
             await browser.close()
+
+
+@pytest_asyncio.fixture(autouse=True, loop_scope="session")
+async def no_page_left_open(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """Close what a test left open (a test that failed before its ``close``): a
+    console page left running keeps ringing, polling and reconnecting, and would
+    take CPU from every test after it for the rest of the session."""
+    yield
+    if "browser" not in request.fixturenames:
+        return
+    browser: Browser = request.getfixturevalue("browser")
+    for context in list(browser.contexts):
+        await context.close()

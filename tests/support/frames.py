@@ -6,18 +6,25 @@ from __future__ import annotations
 import asyncio
 import os
 import struct
+from collections.abc import Collection
 from typing import Any
 
 import orjson
 
 
 async def collect(
-    ws: Any, count: int, within: float = 15, *, presence: bool = False
+    ws: Any,
+    count: int,
+    within: float = 15,
+    *,
+    presence: bool = False,
+    skip: Collection[str] = (),
 ) -> list[dict[str, Any]]:
     """Read JSON frames from a `websockets` connection until ``count`` or the timeout.
 
     ``presence`` frames (the shop's device list, sent whenever a console comes
-    or goes) are skipped unless asked for: most tests are about alerts."""
+    or goes) are skipped unless asked for: most tests are about alerts. Frames
+    of the types in ``skip`` (a heartbeat's ``ping`` on a slow run) are skipped too."""
     frames: list[dict[str, Any]] = []
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
@@ -29,7 +36,8 @@ async def collect(
             frame = orjson.loads(await asyncio.wait_for(ws.recv(), remaining))
         except TimeoutError:
             break
-        if presence or not (isinstance(frame, dict) and frame.get("type") == "presence"):
+        kind = frame.get("type") if isinstance(frame, dict) else None
+        if (presence or kind != "presence") and kind not in skip:
             frames.append(frame)
     return frames
 
