@@ -245,16 +245,20 @@ def overload_table(rows: list[dict[str, Any]]) -> str:
 
 def _cpu_vs_alone(rows: list[dict[str, Any]]) -> list[float | None]:
     """For each run beside another endpoint, its deliveries per CPU-second over those
-    of the run alone before it: what the other endpoint cost, whatever the machine's load."""
+    of the runs alone just before and after it (their mean): what the other
+    endpoint cost, whatever the machine's load."""
+    alone = [
+        i for i, r in enumerate(rows) if not r.get("beside") and "four" not in str(r.get("label"))
+    ]
     ratios: list[float | None] = []
-    alone: float | None = None
-    for r in rows:
+    for i, r in enumerate(rows):
         rate = r.get("deliveries_per_cpu_s")
-        if not r.get("beside"):
-            alone = rate if "four" not in str(r.get("label")) else alone
+        near = [rows[j]["deliveries_per_cpu_s"] for j in alone if j in (i - 1, i + 1)]
+        near = [x for x in near if x]
+        if not r.get("beside") or not rate or not near:
             ratios.append(None)
         else:
-            ratios.append(rate / alone if rate and alone else None)
+            ratios.append(rate / (sum(near) / len(near)))
     return ratios
 
 
@@ -455,14 +459,18 @@ def targets(found: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
         if r.get("beside") and ratio and not r.get("error")
     ]
     if beside:
+        # The deliveries' own rate, by the clock: what a slow or dead endpoint
+        # must not lower. Per CPU-second is shown beside it, but the failing
+        # endpoint's own attempts take CPU too, so it falls without anything
+        # waiting longer.
         add(
             "a slow or dead endpoint does not slow the others",
-            ">= 0.8x the deliveries per CPU-second alone",
+            ">= 0.8x the deliveries per second alone",
             ", ".join(
-                f"{ratio:.2f}x beside a {r['beside']} (wall clock {r['vs_alone']:.2f}x)"
+                f"{r['vs_alone']:.2f}x beside a {r['beside']} (per CPU-second {ratio:.2f}x)"
                 for r, ratio in beside
             ),
-            all(ratio >= 0.8 for _, ratio in beside),
+            all(r["vs_alone"] >= 0.8 for r, _ in beside),
         )
     return out
 

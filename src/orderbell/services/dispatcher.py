@@ -38,6 +38,14 @@ log = logging.getLogger(__name__)
 
 #: Outcomes the dispatcher counts (``Dispatcher.outcomes``, the metrics).
 DELIVERED, FAILED_ATTEMPT, GAVE_UP = "delivered", "failed_attempt", "gave_up"
+#: Failed attempts in a row after which a target is failing: it rests a
+#: little (longer each time, at most ``REST_MAX`` seconds), then gets one
+#: attempt; the first that gets through ends it. A dead endpoint's rows then
+#: cost an attempt every few seconds, not a burst of failures that takes the
+#: CPU the other endpoints' deliveries need; and a short blip still costs a
+#: row no more than the few seconds its own first retry waits anyway.
+FAILING_AFTER = 3
+REST_MAX = 8.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +139,10 @@ class Dispatcher:
         self._loop_task: asyncio.Task[None] | None = None
         self._in_flight: dict[int, asyncio.Task[None]] = {}
         self._per: Counter[tuple[str, int]] = Counter()
+        #: Failed attempts in a row per target (in this process).
+        self._failures: Counter[tuple[str, int]] = Counter()
+        #: Failing targets resting until this time (monotonic).
+        self._resting: dict[tuple[str, int], float] = {}
         self._done: list[Settlement] = []
         self._next_due: datetime | None = None
         #: Attempts by (kind, outcome): delivered, failed_attempt, gave_up.
@@ -231,8 +243,9 @@ class Dispatcher:
                         work.session,
                         limit=min(room, 500),
                         room=dict(self._per),
-                        full=[t for t, n in self._per.items() if n >= self._per_target],
+                        full=self._full(),
                         per_target=self._per_target,
+                        caps={t: 1 for t, n in self._failures.items() if n >= FAILING_AFTER},
                         lease=self._lease,
                         lock=not self._database.is_sqlite,
                         kinds=list(self.senders),
@@ -269,8 +282,14 @@ class Dispatcher:
         next_at: datetime | None = None
         if result.delivered:
             self.outcomes[row.kind, DELIVERED] += 1
+            self._failures.pop(row.target, None)
+            self._resting.pop(row.target, None)
         else:
             self.outcomes[row.kind, FAILED_ATTEMPT] += 1
+            self._failures[row.target] += 1
+            over = self._failures[row.target] - FAILING_AFTER
+            if over >= 0:
+                self._resting[row.target] = time.monotonic() + min(2.0**over, REST_MAX)
             if not result.final:
                 next_at = self.retries.get(row.kind, self.retry).next_attempt(
                     created_at=row.created_at, attempts=row.attempts + 1, now=utcnow()
@@ -292,6 +311,19 @@ class Dispatcher:
         )
         self._release(row)
         self._wake.set()
+
+    def _full(self) -> list[tuple[str, int]]:
+        """Targets that get no row this turn: at their bound, or resting."""
+        now = time.monotonic()
+        for target, until in list(self._resting.items()):
+            if until <= now:
+                del self._resting[target]
+        full = {t for t, n in self._per.items() if n >= self._bound(t)}
+        return sorted(full | self._resting.keys())
+
+    def _bound(self, target: tuple[str, int]) -> int:
+        """Attempts in flight that ``target`` may have: one while it keeps failing."""
+        return 1 if self._failures.get(target, 0) >= FAILING_AFTER else self._per_target
 
     def _release(self, row: Claimed) -> None:
         self._in_flight.pop(row.id, None)

@@ -12,7 +12,7 @@ once their lease is over. SQLite has one process, which claims alone.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -155,9 +155,11 @@ async def claim(
     now: datetime | None = None,
     kinds: Collection[str] | None = None,
     serial: Collection[str] = (),
+    caps: Mapping[tuple[str, int], int] | None = None,
 ) -> list[Claimed]:
-    """Claim up to ``limit`` due rows, at most ``per_target`` of one target less what
-    ``room`` says is in flight there, none of the targets in ``full``.
+    """Claim up to ``limit`` due rows, at most ``per_target`` of one target (or what
+    ``caps`` says for it) less what ``room`` says is in flight there, none of the
+    targets in ``full``.
 
     Only rows of ``kinds`` are claimed (None: of every kind). A row of a
     kind in ``serial`` (print jobs) is claimed only when it is the oldest
@@ -170,9 +172,9 @@ async def claim(
     """
     now = now or utcnow()
     due = and_(_OUT.c.state == QUEUED, _OUT.c.next_attempt_at <= now)
-    query = select(_OUT.c.id, _OUT.c.kind, _OUT.c.target_id).where(due)
+    base = select(_OUT.c.id, _OUT.c.kind, _OUT.c.target_id).where(due)
     if kinds is not None:
-        query = query.where(_OUT.c.kind.in_(list(kinds)))
+        base = base.where(_OUT.c.kind.in_(list(kinds)))
     if serial:
         older = _OUT.alias("older")
         earlier = (
@@ -185,21 +187,43 @@ async def claim(
             )
             .exists()
         )
-        query = query.where(or_(_OUT.c.kind.not_in(list(serial)), ~earlier))
-    if full:
-        # Few targets are ever full at once; a NOT over a short list.
-        query = query.where(~or_(*(and_(_OUT.c.kind == k, _OUT.c.target_id == t) for k, t in full)))
+        base = base.where(or_(_OUT.c.kind.not_in(list(serial)), ~earlier))
+    capped = dict(caps or {})
+    # A capped target's rows are looked up on their own (below): among the
+    # others, its many due rows would fill the window read here.
+    left_out = set(full) | set(capped)
+    query = base
+    if left_out:
+        # Few targets are ever full or capped at once; a NOT over a short list.
+        query = query.where(
+            ~or_(*(and_(_OUT.c.kind == k, _OUT.c.target_id == t) for k, t in left_out))
+        )
     # Reading more than is taken leaves room for other targets when one
     # target's rows come first.
     query = query.order_by(_OUT.c.next_attempt_at).limit(limit * 2)
     if lock:
         query = query.with_for_update(skip_locked=True)
-    candidates = (await session.execute(query)).all()
+    candidates = list((await session.execute(query)).all())
+    # A capped target's few rows go first: they were left out of the window above.
+    first: list[Any] = []
+    for (kind, target_id), cap in capped.items():
+        free = cap - (room or {}).get((kind, target_id), 0)
+        if free <= 0 or (kind, target_id) in full:
+            continue
+        own = (
+            base.where(_OUT.c.kind == kind, _OUT.c.target_id == target_id)
+            .order_by(_OUT.c.next_attempt_at)
+            .limit(free)
+        )
+        if lock:
+            own = own.with_for_update(skip_locked=True)
+        first += (await session.execute(own)).all()
+    candidates = first + candidates
     taken: dict[tuple[str, int], int] = dict(room or {})
     ids: list[int] = []
     for row_id, kind, target_id in candidates:
         key = (kind, target_id)
-        if taken.get(key, 0) >= per_target:
+        if taken.get(key, 0) >= capped.get(key, per_target):
             continue
         taken[key] = taken.get(key, 0) + 1
         ids.append(row_id)

@@ -403,11 +403,23 @@ class Outgoing(Base):
 
     __tablename__ = "outgoing"
     __table_args__ = (
+        # The dispatcher's claim: queued rows of its kinds by due time. Partial,
+        # so that the delivered history never makes a claim slower.
         Index(
             "ix_outgoing_due",
+            "kind",
             "next_attempt_at",
             sqlite_where=text("state = 'queued'"),
             postgresql_where=text("state = 'queued'"),
+        ),
+        # A serial target's (a printer's) rows still open, older than one.
+        Index(
+            "ix_outgoing_open",
+            "kind",
+            "target_id",
+            "id",
+            sqlite_where=text("state IN ('queued', 'sent')"),
+            postgresql_where=text("state IN ('queued', 'sent')"),
         ),
         Index("ix_outgoing_shop_time", "shop_id", "created_at"),
         Index("ix_outgoing_target", "kind", "target_id", "created_at"),

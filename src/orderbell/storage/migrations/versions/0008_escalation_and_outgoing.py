@@ -94,10 +94,18 @@ def upgrade() -> None:
     op.create_index(
         "ix_outgoing_due",
         "outgoing",
-        ["next_attempt_at"],
+        ["kind", "next_attempt_at"],
         unique=False,
         sqlite_where=sa.text("state = 'queued'"),
         postgresql_where=sa.text("state = 'queued'"),
+    )
+    op.create_index(
+        "ix_outgoing_open",
+        "outgoing",
+        ["kind", "target_id", "id"],
+        unique=False,
+        sqlite_where=sa.text("state IN ('queued', 'sent')"),
+        postgresql_where=sa.text("state IN ('queued', 'sent')"),
     )
     op.create_index("ix_outgoing_shop_time", "outgoing", ["shop_id", "created_at"], unique=False)
     op.create_index(
@@ -127,6 +135,7 @@ def downgrade() -> None:
     op.drop_table("outgoing_attempt")
     op.drop_index("ix_outgoing_target", table_name="outgoing")
     op.drop_index("ix_outgoing_shop_time", table_name="outgoing")
+    op.drop_index("ix_outgoing_open", table_name="outgoing")
     op.drop_index("ix_outgoing_due", table_name="outgoing")
     op.drop_table("outgoing")
     op.drop_index(op.f("ix_webhook_endpoint_shop_id"), table_name="webhook_endpoint")
