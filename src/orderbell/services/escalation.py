@@ -146,6 +146,17 @@ _CANCEL = (
 _OFF = update(_ORDERS).where(_ORDERS.c.id == bindparam("order_id")).values(escalation_due_at=None)
 
 
+def _order_data(row: Any, waited: int) -> dict[str, object]:
+    """What every event of the ladder says of its order."""
+    return {
+        "orderId": row.id,
+        "orderNumber": row.number,
+        "shopId": row.shop_id,
+        "amount": str(row.amount),
+        "waitedSeconds": waited,
+    }
+
+
 async def sweep(
     outbox: Outbox,
     defaults: Ladder,
@@ -234,11 +245,7 @@ async def _take(
             work.emit(
                 EventType.ORDER_AUTO_CANCELLED,
                 row.shop_id,
-                orderId=row.id,
-                orderNumber=row.number,
-                shopId=row.shop_id,
-                amount=str(row.amount),
-                waitedSeconds=waited,
+                **_order_data(row, waited),
                 reason=AUTO_CANCEL_REASON,
             )
             continue
@@ -273,11 +280,7 @@ async def _take(
         work.emit(
             EventType.ORDER_UNACCEPTED,
             row.shop_id,
-            orderId=row.id,
-            orderNumber=row.number,
-            shopId=row.shop_id,
-            amount=str(row.amount),
-            waitedSeconds=waited,
+            **_order_data(row, waited),
             level=decision.level,
             notifyCount=decision.notified,
         )
