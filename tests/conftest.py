@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from tests.support.receiver import Receiver
 from tests.support.servers import Api, Server
 
 
@@ -35,3 +36,11 @@ async def api(server: Server) -> AsyncIterator[Api]:
     client = Api(server)
     yield client
     await client.aclose()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A webhook receiver on a free loopback port, verifying what comes."""
+    r = Receiver().start()
+    yield r
+    r.stop()

@@ -97,10 +97,20 @@ def own_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
 
 
 @pytest.fixture
-def pair(tmp_path: Path, postgres_url: str, redis_url: str, prefix: str) -> Iterator[list[Server]]:
-    """Two server processes on this test's PostgreSQL database and Redis prefix
-    (a test module may override it with settings of its own)."""
-    with cluster(tmp_path, database_url=postgres_url, broker_url=redis_url, prefix=prefix) as s:
+def pair_settings() -> dict[str, str]:
+    """Settings of ``pair``'s processes beyond the cluster's fast ones (a module
+    overrides this fixture to give its own, by their names in ``Settings``)."""
+    return {}
+
+
+@pytest.fixture
+def pair(
+    tmp_path: Path, postgres_url: str, redis_url: str, prefix: str, pair_settings: dict[str, str]
+) -> Iterator[list[Server]]:
+    """Two server processes on this test's PostgreSQL database and Redis prefix."""
+    with cluster(
+        tmp_path, database_url=postgres_url, broker_url=redis_url, prefix=prefix, **pair_settings
+    ) as s:
         yield s
 
 

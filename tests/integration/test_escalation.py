@@ -9,9 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -29,7 +28,6 @@ from orderbell.services import orders as order_service
 from orderbell.storage.database import Database
 from orderbell.storage.tables import AlertRow, Order, utcnow
 from tests.integration.test_schedule import new_customer, submit
-from tests.support.cluster import cluster
 from tests.support.polling import wait_until
 from tests.support.processes import Process
 from tests.support.receiver import Receiver
@@ -200,28 +198,16 @@ WARN, NOTIFY, REPEAT, CANCEL = 1.0, 2.0, 2.0, 6.0
 
 
 @pytest.fixture
-def pair(tmp_path: Path, postgres_url: str, redis_url: str, prefix: str) -> Iterator[list[Server]]:
-    with cluster(
-        tmp_path,
-        database_url=postgres_url,
-        broker_url=redis_url,
-        prefix=prefix,
-        escalation_warn_seconds=str(WARN),
-        escalation_notify_seconds=str(NOTIFY),
-        escalation_notify_repeat_seconds=str(REPEAT),
-        escalation_auto_cancel_minutes=str(CANCEL / 60),
-        escalation_check_seconds="0.2",
-        webhook_allow_private="true",
-        webhook_poll_seconds="0.2",
-    ) as servers:
-        yield servers
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver().start()
-    yield r
-    r.stop()
+def pair_settings() -> dict[str, str]:
+    return {
+        "escalation_warn_seconds": str(WARN),
+        "escalation_notify_seconds": str(NOTIFY),
+        "escalation_notify_repeat_seconds": str(REPEAT),
+        "escalation_auto_cancel_minutes": str(CANCEL / 60),
+        "escalation_check_seconds": "0.2",
+        "webhook_allow_private": "true",
+        "webhook_poll_seconds": "0.2",
+    }
 
 
 async def listen(ws: Any, into: list[dict[str, Any]]) -> None:

@@ -6,8 +6,7 @@ import asyncio
 import contextlib
 import signal
 import time
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -18,7 +17,6 @@ from orderbell.broker.memory import MemoryBroker
 from orderbell.delivery.presence import create_presence
 from orderbell.delivery.presence.registry import Presence
 from tests.integration.services import PrivateRedis
-from tests.support.cluster import cluster
 from tests.support.frames import collect
 from tests.support.polling import wait_until
 from tests.support.servers import Api, Server, new_shop
@@ -29,17 +27,12 @@ HEARTBEAT_TIMEOUT = 2.0
 
 
 @pytest.fixture
-def pair(tmp_path: Path, postgres_url: str, redis_url: str, prefix: str) -> Iterator[list[Server]]:
-    with cluster(
-        tmp_path,
-        database_url=postgres_url,
-        broker_url=redis_url,
-        prefix=prefix,
-        heartbeat_seconds="0.5",
-        heartbeat_timeout_seconds=str(HEARTBEAT_TIMEOUT),
-        presence_debounce_seconds="0.2",
-    ) as servers:
-        yield servers
+def pair_settings() -> dict[str, str]:
+    return {
+        "heartbeat_seconds": "0.5",
+        "heartbeat_timeout_seconds": str(HEARTBEAT_TIMEOUT),
+        "presence_debounce_seconds": "0.2",
+    }
 
 
 @pytest.fixture

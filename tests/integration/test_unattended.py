@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import websockets
@@ -16,7 +14,6 @@ from sqlalchemy import func, select
 from orderbell.domain.shop_status import NO_CONSOLE_ONLINE, PAUSED_MESSAGE
 from orderbell.storage.database import Database
 from orderbell.storage.tables import ShopStatusChange
-from tests.support.cluster import cluster
 from tests.support.polling import wait_until
 from tests.support.servers import Api, Server, new_shop
 
@@ -25,18 +22,13 @@ HEARTBEAT_TIMEOUT = 1.0
 
 
 @pytest.fixture
-def pair(tmp_path: Path, postgres_url: str, redis_url: str, prefix: str) -> Iterator[list[Server]]:
-    with cluster(
-        tmp_path,
-        database_url=postgres_url,
-        broker_url=redis_url,
-        prefix=prefix,
-        unattended_pause_seconds=str(PAUSE),
-        unattended_check_seconds="0.5",
-        heartbeat_seconds="1",
-        heartbeat_timeout_seconds=str(HEARTBEAT_TIMEOUT),
-    ) as servers:
-        yield servers
+def pair_settings() -> dict[str, str]:
+    return {
+        "unattended_pause_seconds": str(PAUSE),
+        "unattended_check_seconds": "0.5",
+        "heartbeat_seconds": "1",
+        "heartbeat_timeout_seconds": str(HEARTBEAT_TIMEOUT),
+    }
 
 
 @pytest.mark.e2e

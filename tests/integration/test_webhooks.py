@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.support.cluster import cluster
 from tests.support.polling import wait_until
 from tests.support.receiver import Receiver
 from tests.support.servers import Api, Server, new_shop
@@ -23,23 +20,11 @@ ORDERS = 40
 
 
 @pytest.fixture
-def pair(tmp_path: Path, postgres_url: str, redis_url: str, prefix: str) -> Iterator[list[Server]]:
-    with cluster(
-        tmp_path,
-        database_url=postgres_url,
-        broker_url=redis_url,
-        prefix=prefix,
-        webhook_allow_private="true",
-        webhook_poll_seconds="0.1",
-    ) as servers:
-        yield servers
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver().start()
-    yield r
-    r.stop()
+def pair_settings() -> dict[str, str]:
+    return {
+        "webhook_allow_private": "true",
+        "webhook_poll_seconds": "0.1",
+    }
 
 
 async def test_concurrent_payments_on_two_processes_deliver_every_event_once(
